@@ -163,7 +163,7 @@ class ConfusionMatrix:
             "pACC": _percent(pacc),
             "per_class": {
                 name: {"IoU": _percent(float(iou[i])), "ACC": _percent(float(acc[i]))}
-                for i, name in enumerate(self.class_names)
+                for i, name in enumerate(_unique_names(self.class_names))
             },
         }
         return result
@@ -214,6 +214,16 @@ def background_remap(num_queries: int, background: int) -> np.ndarray:
     table = np.arange(num_queries, dtype=np.int64)
     table[background:] = background
     return table
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    """Class names usable as dict keys: a repeated name gets its index appended."""
+    seen: set[str] = set()
+    out = []
+    for i, name in enumerate(names):
+        out.append(name if name not in seen else f"{name} ({i})")
+        seen.add(out[-1])
+    return out
 
 
 def _mean(values: np.ndarray) -> float:

@@ -111,11 +111,15 @@ VOC20B_BACKGROUND = 20  # GT label of "background" in VOC-20b; predictions >= 20
 
 def read_vocab(filename: str) -> list[str]:
     """Class names shipped in promptbank/data/vocab/sed/<filename> (a JSON list, label order)."""
-    ref = resources.files("promptbank").joinpath("data", "vocab", "sed", filename)
+    folder = resources.files("promptbank").joinpath("data", "vocab", "sed")
     try:
-        names = json.loads(ref.read_text(encoding="utf-8"))
+        names = json.loads(folder.joinpath(filename).read_text(encoding="utf-8"))
     except FileNotFoundError as err:
-        raise DatasetError(f"class-name file {filename} is missing from promptbank/data") from err
+        shipped = sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+        raise DatasetError(
+            f"no class-name file or shipped vocabulary {filename.removesuffix('.json')!r}; "
+            f"shipped: {', '.join(shipped)}"
+        ) from err
     return [str(n) for n in names]
 
 

@@ -1,0 +1,133 @@
+"""`dpseg eval`: score saved label maps, or a trained model on a benchmark, into results.json.
+
+No numpy or torch at module level: `dpseg --help` must stay light.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from promptbank.errors import DpsegError
+
+
+class EvalUsageError(DpsegError):
+    """`dpseg eval` options that do not form one of its two modes."""
+
+
+def evaluate(
+    out: Path = typer.Option(..., "--out", help="Output folder for results.json and results.md."),
+    pred: Path | None = typer.Option(
+        None, "--pred", help="Folder of predicted label maps (PNG/TIFF), named like the GT."
+    ),
+    gt: Path | None = typer.Option(None, "--gt", help="Folder of ground-truth label maps."),
+    classes: str | None = typer.Option(
+        None,
+        "--classes",
+        help="Class names in label order: a .txt (one per line) or .json list, or a shipped "
+        "vocabulary name (ade150, ade847, coco, pc59, pc459, voc20, voc20b).",
+    ),
+    ignore: int = typer.Option(255, "--ignore", help="Ground-truth value that is not scored."),
+    fold_from: int | None = typer.Option(
+        None, "--fold-from", help="Predictions >= N count as class N (VOC-20b: 20)."
+    ),
+    protocol: str = typer.Option(
+        "detectron2", "--protocol", help="Metric rules: detectron2 (SED/CAT-Seg) or mmseg."
+    ),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Trained model checkpoint (model mode)."
+    ),
+    dataset: str | None = typer.Option(
+        None,
+        "--dataset",
+        help="coco-stuff171, ade150, ade847, pc59, pc459, voc20, voc20b, folder or shapes.",
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="Datasets root (SED/CAT-Seg layout) or the folder dataset."
+    ),
+    split: str = typer.Option("val", "--split", help="Dataset split."),
+    bank: Path | None = typer.Option(None, "--bank", help="Prompt bank folder (model mode)."),
+    inference: int = typer.Option(
+        1, "--inference", help="DPSeg inference mode, 1 or 2 (see docs/evaluation.md)."
+    ),
+    sliding: bool = typer.Option(
+        False, "--sliding", help="Sliding-window inference instead of one whole-image resize."
+    ),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1, mps or auto."),
+    limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
+    workers: int = typer.Option(2, "--workers", help="Threads loading label maps (pred mode)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+) -> None:
+    """Score segmentations with detectron2's or MMSegmentation's mIoU rules.
+
+    Pred mode scores any method's saved label maps, paired with the GT by file stem:
+
+        dpseg eval --pred preds/ --gt labels/ --classes ade150 --out results/
+
+    Model mode runs a dpseg checkpoint on a benchmark:
+
+        dpseg eval --checkpoint run/ckpt.pt --dataset ade150 --data-root datasets/ --bank bank/ --out results/
+    """
+    from segmodel import evaluation
+
+    if pred is not None or gt is not None:
+        results = _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, quiet)
+    elif checkpoint is not None:
+        results = _eval_checkpoint(
+            checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device,
+            limit, quiet,
+        )  # fmt: skip
+    else:
+        raise EvalUsageError(
+            "dpseg eval needs --pred DIR --gt DIR --classes FILE, or --checkpoint CKPT "
+            "--dataset NAME --data-root DIR --bank DIR"
+        )
+    json_path, _ = evaluation.write_results(results, out)
+    typer.echo(f"{evaluation.format_summary(results)} -> {json_path}")
+
+
+def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, quiet) -> dict:
+    from segmodel import evaluation
+    from segmodel.datasets import read_classes_file, read_vocab
+
+    if pred is None or gt is None or classes is None:
+        raise EvalUsageError("pred mode needs all of --pred DIR, --gt DIR and --classes FILE")
+    path = Path(classes)
+    if not path.exists() and "/" not in classes and not path.suffix:
+        names = read_vocab(f"{classes}.json")  # a shipped vocabulary name
+    else:
+        names = read_classes_file(path)
+    return evaluation.score_folders(
+        pred,
+        gt,
+        names,
+        ignore_index=ignore,
+        protocol=protocol,
+        fold_from=fold_from,
+        workers=workers,
+        progress=not quiet,
+    )
+
+
+def _eval_checkpoint(
+    checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet
+) -> dict:
+    missing = [flag for flag, value in (("--dataset", dataset), ("--bank", bank)) if value is None]
+    if missing:
+        raise EvalUsageError(f"model mode needs {' and '.join(missing)} besides --checkpoint")
+    from segmodel.evaluation import evaluate_checkpoint
+
+    return evaluate_checkpoint(
+        checkpoint,
+        dataset,
+        data_root,
+        bank,
+        split=split,
+        inference=inference,
+        sliding=sliding,
+        protocol=protocol,
+        device=device,
+        limit=limit,
+        progress=not quiet,
+    )

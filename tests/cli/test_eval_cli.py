@@ -1,0 +1,97 @@
+"""`dpseg eval --pred/--gt` through the real console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+DPSEG = Path(sys.executable).with_name("dpseg")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(DPSEG), "eval", *args], capture_output=True, text=True, timeout=120)
+
+
+def _save(folder: Path, stem: str, array, ext: str = ".png") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(array)).save(folder / f"{stem}{ext}")
+
+
+@pytest.fixture
+def scored(tmp_path):
+    """Two images whose confusion matrix is the hand-computed one of test_metrics."""
+    _save(tmp_path / "gt", "a", np.array([[0, 0, 1]], np.uint8))
+    _save(tmp_path / "gt", "b", np.array([[1, 2, 255]], np.uint8))
+    _save(tmp_path / "pred", "a", np.array([[0, 1, 1]], np.uint8))
+    _save(tmp_path / "pred", "b", np.array([[1, 0, 2]], np.uint16), ".tif")
+    (tmp_path / "classes.txt").write_text("sky\nroad\ncar\n")
+    return tmp_path
+
+
+def test_eval_pred_mode_writes_results(scored):
+    out = scored / "out"
+    proc = _run("--pred", str(scored / "pred"), "--gt", str(scored / "gt"),
+                "--classes", str(scored / "classes.txt"), "--out", str(out))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "images/s" in proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["protocol"] == "detectron2" and results["images"] == 2
+    assert results["mIoU"] == pytest.approx(100 / 3)
+    assert results["fwIoU"] == pytest.approx(40.0)
+    assert results["mACC"] == pytest.approx(50.0)
+    assert results["pACC"] == pytest.approx(60.0)
+    assert results["per_class"]["road"]["IoU"] == pytest.approx(200 / 3)
+    table = (out / "results.md").read_text()
+    assert "| 33.33 | 40.00 | 50.00 | 60.00 |" in table and "| road | 66.67 | 100.00 |" in table
+    assert not list(out.glob(".*tmp*"))
+
+
+def test_eval_mmseg_protocol_and_shipped_vocabulary(tmp_path):
+    _save(tmp_path / "gt", "x", np.array([[0, 0, 1, 1, 255]], np.uint8))
+    _save(tmp_path / "pred", "x", np.array([[0, 19, 1, 1, 19]], np.uint8))
+    out = tmp_path / "out"
+    proc = _run("--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--classes",
+                "voc20", "--protocol", "mmseg", "--out", str(out), "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    # mmseg: class 19 (tvmonitor) predicted but absent scores IoU 0 and counts
+    assert results["per_class"]["tvmonitor"]["IoU"] == 0.0
+    assert results["mIoU"] == pytest.approx((50 + 100 + 0) / 3)
+
+
+def test_eval_reports_unpaired_and_mismatched_files_in_one_line(scored):
+    _save(scored / "pred", "extra", np.zeros((1, 3), np.uint8))
+    args = ["--gt", str(scored / "gt"), "--classes", str(scored / "classes.txt"),
+            "--out", str(scored / "out")]  # fmt: skip
+    proc = _run("--pred", str(scored / "pred"), *args)
+    assert proc.returncode == 1
+    assert "1 prediction(s) have no ground truth with the same stem" in proc.stderr
+    (scored / "pred" / "extra.png").unlink()
+    _save(scored / "pred", "a", np.zeros((2, 3), np.uint8))
+    proc = _run("--pred", str(scored / "pred"), *args)
+    assert proc.returncode == 1
+    assert "a.png is 3x2 but its ground truth is 3x1" in proc.stderr
+    proc = _run("--pred", str(scored / "nowhere"), *args)
+    assert proc.returncode == 1 and "prediction folder not found" in proc.stderr
+    proc = _run("--pred", str(scored / "pred"), "--gt", str(scored / "gt"), "--out", "x")
+    assert proc.returncode == 1 and "--classes" in proc.stderr
+
+
+def test_eval_without_a_mode_explains_both(tmp_path):
+    proc = _run("--out", str(tmp_path))
+    assert proc.returncode == 1
+    assert "--pred DIR --gt DIR --classes FILE, or --checkpoint" in proc.stderr
+
+
+def test_eval_help_does_not_import_numpy():
+    code = (
+        "import sys, cli.evaluate; "
+        "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
