@@ -152,3 +152,9 @@ def test_unpaired_folders_and_bad_labels_raise(tmp_path):
     Image.fromarray(np.zeros((3, 2), np.uint8)).save(tmp_path / "labels" / "a.png")
     with pytest.raises(DatasetError, match="label is 2x3"):
         ds[0]
+
+
+def test_open_dataset_dispatches_shapes_without_files():
+    ds = open_dataset("shapes", None, split="val", length=2, size=32)
+    item = ds[0]
+    assert len(ds) == 2 and item["label"].shape == (32, 32) and ds.ignore_index == 255
