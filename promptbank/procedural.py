@@ -259,3 +259,50 @@ def _degrade(image: Image.Image, style: RenderStyle, size: int) -> Image.Image:
         image.save(buffer, format="JPEG", quality=style.jpeg_quality)
         image = Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
     return image
+
+
+def preview_sheet(scenes: int = 8, samples: int = 8, size: int = 96) -> Image.Image:
+    """A labelled picture of the world: val scenes over their coloured labels, then generator
+    samples of every class (one row per class, templates from the ImageNet-80 set)."""
+    from importlib.resources import files
+
+    from PIL import ImageDraw
+
+    from promptbank.shapes import (
+        ALL_CLASSES,
+        UNSEEN_CLASSES,
+        contact_sheet,
+        label_palette,
+        render_scene,
+    )
+
+    # the first val scenes of ShapesDataset: odd seeds, each with one unseen class in turn
+    views = [
+        render_scene(2 * i + 1, size, ALL_CLASSES, (UNSEEN_CLASSES[i % 4],)) for i in range(scenes)
+    ]
+    rows = [[image for image, _ in views], [label_palette()[label] for _, label in views]]
+    names = ["val scene", "its label"]
+    templates = (
+        files("promptbank").joinpath("data/templates/imagenet80.txt").read_text().split("\n")
+    )
+    generator = ProceduralGenerator()
+    for c, name in enumerate(ALL_CLASSES):
+        picked = [templates[(c * 7 + 11 * k) % 80] for k in range(samples)]
+        prompts = [t.format(name) for t in picked]
+        rows.append(generator.generate(prompts, list(range(samples)), resolution=size))
+        names.append(name + (" (unseen)" if name in UNSEEN_CLASSES else ""))
+    grid = contact_sheet([im for row in rows for im in row], cols=max(scenes, samples))
+    margin, step = 120, size + 2
+    sheet = Image.new("RGB", (grid.width + margin, grid.height), (255, 255, 255))
+    sheet.paste(grid, (margin, 0))
+    draw = ImageDraw.Draw(sheet)
+    for r, name in enumerate(names):
+        draw.text((6, 2 + r * step + size // 2 - 6), name, fill=(0, 0, 0))
+    return sheet
+
+
+if __name__ == "__main__":  # python -m promptbank.procedural OUT.png: write the preview picture
+    import sys
+
+    out = sys.argv[1] if len(sys.argv) > 1 else "shapes_world.png"
+    preview_sheet(size=80).save(out, optimize=True)

@@ -45,11 +45,11 @@ CATALOGUE: dict[str, ClassSpec] = {
         ClassSpec("orange cross", "thing", "cross", (245, 135, 25)),
         ClassSpec("cyan diamond", "thing", "diamond", (30, 205, 215)),
         ClassSpec("pink heart", "thing", "heart", (245, 110, 175)),
-        ClassSpec("grass", "stuff", "grass"),
-        ClassSpec("sky", "stuff", "sky"),
-        ClassSpec("sand", "stuff", "sand"),
-        ClassSpec("water", "stuff", "water"),
-        ClassSpec("brick wall", "stuff", "brick"),
+        ClassSpec("grass", "stuff", "grass", (70, 150, 45)),
+        ClassSpec("sky", "stuff", "sky", (140, 190, 235)),
+        ClassSpec("sand", "stuff", "sand", (215, 188, 135)),
+        ClassSpec("water", "stuff", "water", (25, 85, 155)),
+        ClassSpec("brick wall", "stuff", "brick", (150, 70, 55)),
     )
 }
 ALL_CLASSES: tuple[str, ...] = tuple(CATALOGUE)  # label order: label value i is ALL_CLASSES[i]
@@ -339,6 +339,11 @@ def render_scene(
     image *= np.float32(rng.uniform(0.8, 1.2))
     image += rng.standard_normal(image.shape, dtype=np.float32) * np.float32(rng.uniform(2, 7))
     return np.clip(image + 0.5, 0, 255).astype(np.uint8), label
+
+
+def label_palette() -> np.ndarray:
+    """(len(ALL_CLASSES), 3) uint8 legend colours: a thing's base colour, a texture's mean."""
+    return np.array([CATALOGUE[c].rgb for c in ALL_CLASSES], np.uint8)
 
 
 def contact_sheet(

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from promptbank.errors import VocabularyError
-from promptbank.procedural import ProceduralGenerator, parse_style
-from promptbank.shapes import ALL_CLASSES, CATALOGUE, WORLD_VERSION, ClassSpec
+from promptbank.procedural import ProceduralGenerator, parse_style, preview_sheet
+from promptbank.shapes import ALL_CLASSES, CATALOGUE, WORLD_VERSION, ClassSpec, label_palette
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,10 @@ def test_other_words_parse_to_styles():
 def test_prompt_and_seed_counts_must_match(gen):
     with pytest.raises(ValueError, match="2 prompts but 1 seeds"):
         gen.generate(["a red circle", "a sky"], [0], resolution=32)
+
+
+def test_preview_sheet_has_a_row_per_class_and_two_scene_rows():
+    sheet = preview_sheet(scenes=2, samples=2, size=24)
+    rows = 2 + len(ALL_CLASSES)
+    assert sheet.height == rows * 26 + 2 and sheet.width == 120 + 2 * 26 + 2
+    assert label_palette().shape == (len(ALL_CLASSES), 3)
