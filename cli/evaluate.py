@@ -56,7 +56,7 @@ def evaluate(
     ),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1, mps or auto."),
     limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
-    workers: int = typer.Option(2, "--workers", help="Threads loading label maps (pred mode)."),
+    workers: int = typer.Option(1, "--workers", help="Threads loading label maps (pred mode)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
 ) -> None:
     """Score segmentations with detectron2's or MMSegmentation's mIoU rules.

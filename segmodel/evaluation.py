@@ -130,7 +130,7 @@ def score_folders(
     ignore_index: int = 255,
     protocol: str = "detectron2",
     fold_from: int | None = None,
-    workers: int = 2,
+    workers: int = 1,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Scores saved label maps in `pred_dir` against `gt_dir`; returns the results dict.

@@ -88,22 +88,26 @@ class ConfusionMatrix:
             if not np.issubdtype(arr.dtype, np.integer):
                 raise MetricError(f"{what} must be an integer label map, got dtype {arr.dtype}")
         n = self.num_classes
-        pred = pred.reshape(-1).astype(np.int64)  # (H*W,)
-        gt = gt.reshape(-1).astype(np.int64)  # (H*W,)
+        pred = pred.reshape(-1).astype(np.int64, copy=False)  # (H*W,)
+        gt = gt.reshape(-1).astype(np.int64, copy=False)  # (H*W,)
         if self.pred_remap is not None:
             in_table = (pred >= 0) & (pred < len(self.pred_remap))
             pred = np.where(in_table, self.pred_remap[np.where(in_table, pred, 0)], pred)
 
         keep = gt != self.ignore_index
-        self.ignored += int(gt.size - np.count_nonzero(keep))
-        pred, gt = pred[keep], gt[keep]
-        stray = (gt < 0) | (gt >= n)
-        if stray.any():
+        kept = int(np.count_nonzero(keep))
+        self.ignored += int(gt.size - kept)
+        if kept < gt.size:
+            pred, gt = pred[keep], gt[keep]
+        if kept and (gt.min() < 0 or gt.max() >= n):
+            stray = (gt < 0) | (gt >= n)
             self.stray_values.update(int(v) for v in np.unique(gt[stray])[:16])
-        gt = np.where(stray, n, gt)
-        pred = np.where((pred < 0) | (pred >= n), n, pred)
-        counts = np.bincount(pred * (n + 1) + gt, minlength=(n + 1) ** 2)
-        self.matrix += counts.reshape(n + 1, n + 1)
+            gt = np.where(stray, n, gt)
+        if kept and (pred.min() < 0 or pred.max() >= n):
+            pred = np.where((pred < 0) | (pred >= n), n, pred)
+        index = pred * (n + 1)  # (P,) flat cell index: row = prediction ...
+        index += gt  # ... column = GT
+        self.matrix += np.bincount(index, minlength=(n + 1) ** 2).reshape(n + 1, n + 1)
         self.images += 1
 
     def merge(self, other: ConfusionMatrix) -> ConfusionMatrix:
