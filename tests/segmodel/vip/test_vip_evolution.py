@@ -1,0 +1,31 @@
+import torch
+import torch.nn.functional as F
+
+from segmodel.vip.evolution import confident_regions, evolve
+
+
+def test_confident_regions_and_presence():
+    logits = torch.zeros(1, 3, 4, 4)
+    logits[0, 0, :2] = 10.0  # class 0 confident on the top half
+    logits[0, 1, 2:] = 0.1  # class 1 argmax on the bottom half but not confident
+    weights, present = confident_regions(logits, threshold=0.5, min_fraction=0.1)
+    assert present.tolist() == [[True, False, False]]
+    assert (weights[0, 0, :2] > 0.99).all() and (weights[0, 0, 2:] == 0).all()
+    assert (weights[0, 1:] == 0).all()
+
+
+def test_evolve_changes_only_present_classes_and_is_zero_mean():
+    torch.manual_seed(0)
+    dense = torch.randn(2, 8, 4, 4)
+    queries = F.normalize(torch.randn(5, 8), dim=-1)
+    alias_class = torch.tensor([0, 0, 1, 2, 2])
+    logits = torch.zeros(2, 3, 4, 4)
+    logits[:, 2, :, :2] = 8.0  # class 2 confidently present in both images
+    ev = evolve(dense, queries, alias_class, logits, alpha=0.5, threshold=0.5, min_fraction=0.05)
+    assert ev.queries.shape == (2, 5, 8) and ev.bias.shape == (2, 5)
+    assert ev.present[:, 2].all() and not ev.present[:, :2].any()
+    assert torch.allclose(ev.queries[:, :3], queries[:3].expand(2, -1, -1))
+    assert (ev.bias[:, :3] == 0).all()
+    unit = F.normalize(dense, dim=1)
+    visual = torch.einsum("bdhw,bad->bahw", unit, ev.queries - queries) + ev.bias[..., None, None]
+    assert torch.allclose(visual.mean(dim=(2, 3)), torch.zeros(2, 5), atol=1e-5)

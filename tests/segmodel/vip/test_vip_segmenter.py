@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+
+from promptbank.vocab import DATA
+from segmodel.errors import ConfigError, InputError
+from segmodel.vip import VipSegmenter, VipSettings
+from segmodel.vip.segmenter import add_background, as_vocabulary
+from segmodel.vip.settings import load_presets, template_set
+
+SMALL = {"short_side": 96, "crop": 64, "stride": 32, "templates": "single"}
+
+
+@pytest.fixture(scope="module")
+def image():
+    return (np.random.default_rng(0).random((70, 110, 3)) * 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("backbone", ["tiny", "tiny-vit"])
+def test_segment_labels_at_image_size(image, backbone):
+    seg = VipSegmenter(backbone, device="cpu", **SMALL)
+    result = seg.segment(image, ["sky", "grass, lawn, meadow", "red circle"])
+    assert result.classes == ["sky", "grass", "red circle"]
+    assert result.labels.shape == (70, 110) and result.labels.dtype == np.int64
+    assert 0 <= result.labels.min() and result.labels.max() < 3
+    assert result.probs.shape == (3, 70, 110)
+    assert np.allclose(result.probs.sum(axis=0), 1.0, atol=1e-4)
+    assert np.allclose(np.take_along_axis(result.probs, result.labels[None], 0)[0], result.scores)
+
+
+def test_aliases_vs_single_names(image):
+    lines = ["sky, blue sky", "grass, lawn, meadow", "red circle"]
+    full = VipSegmenter("tiny", device="cpu", **SMALL)
+    single = VipSegmenter("tiny", device="cpu", use_aliases=False, **SMALL)
+    vocab = as_vocabulary(lines)
+    assert len(full.queries(vocab).names) == 6
+    assert single.queries(vocab).names == ["sky", "grass", "red circle"]
+    a, b = full.segment(image, lines), single.segment(image, lines)
+    assert a.labels.shape == b.labels.shape
+    assert not np.allclose(a.probs, b.probs)
+
+
+@pytest.mark.parametrize("rule", ["lse", "max", "mean"])
+def test_rules_and_evolution_settings_run(image, rule):
+    seg = VipSegmenter(
+        "tiny",
+        device="cpu",
+        aggregation=rule,
+        evolve_steps=2,
+        pamr_steps=2,
+        pamr_dilations=(1, 2),
+        **SMALL,
+    )
+    assert seg.segment(image, "shapes", return_probs=False).probs is None
+
+
+def test_background_threshold_only_with_background(image):
+    bg = VipSegmenter("tiny", device="cpu", background=True, prob_threshold=0.99, **SMALL)
+    labels = bg.segment(image, add_background(bg_vocab := _vocab(["cat", "dog"]))).labels
+    assert (labels == 0).all()  # nothing is 99% sure: everything falls back to background
+    assert bg_vocab.classes == ["cat", "dog"]
+    nobg = VipSegmenter("tiny", device="cpu", background=False, prob_threshold=0.99, **SMALL)
+    labels = nobg.segment(image, ["cat", "dog", "tree"]).labels
+    assert labels.max() < 3  # no 255 abstention on datasets without background
+
+
+def _vocab(lines):
+    return as_vocabulary(lines)
+
+
+def test_presets_are_complete():
+    presets = load_presets()
+    for name, entry in presets["datasets"].items():
+        settings = VipSettings.preset(name)
+        assert (DATA / "vocab" / entry["vocab"]).is_file(), name
+        assert (DATA / "vocab" / entry["alias_vocab"]).is_file(), name
+        assert template_set(settings.templates)
+        if not settings.background:
+            assert settings.prob_threshold == 0.0, name
+    assert len(template_set("imagenet80")) == 80
+    assert VipSettings.preset("voc21", tau=7.0).tau == 7.0
+
+
+def test_bad_settings_and_inputs(image):
+    with pytest.raises(ConfigError, match="stride"):
+        VipSettings(crop=64, stride=65)
+    with pytest.raises(ConfigError, match="unknown VIP settings"):
+        VipSettings().replace(taus=1.0)
+    with pytest.raises(ConfigError, match="no VIP preset"):
+        VipSettings.preset("nope")
+    seg = VipSegmenter("tiny", device="cpu", **SMALL)
+    with pytest.raises(InputError, match="uint8"):
+        seg.segment(image.astype(np.float32), ["a", "b"])
