@@ -32,25 +32,47 @@ class GeneratorEntry:
 ENCODERS: dict[str, EncoderEntry] = {
     e.name: e
     for e in (
-        EncoderEntry("tiny", "dpseg-tiny-convnext", None, None, 64,
-                     "small ConvNeXt CLIP, random init from a fixed seed (tests, shapes world)"),
-        EncoderEntry("convnext_base_w_320", "convnext_base_w_320", "laion_aesthetic_s13b_b82k",
-                     "laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K", 640,
-                     "SED/DPSeg-B image and prompt encoder (LAION)"),
-        EncoderEntry("convnext_large_d_320", "convnext_large_d_320", "laion2b_s29b_b131k_ft_soup",
-                     "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup", 768,
-                     "SED/DPSeg-L image and prompt encoder (LAION)"),
+        EncoderEntry(
+            "tiny",
+            "dpseg-tiny-convnext",
+            None,
+            None,
+            64,
+            "small ConvNeXt CLIP, random init from a fixed seed (tests, shapes world)",
+        ),
+        EncoderEntry(
+            "convnext_base_w_320",
+            "convnext_base_w_320",
+            "laion_aesthetic_s13b_b82k",
+            "laion/CLIP-convnext_base_w_320-laion_aesthetic-s13B-b82K",
+            640,
+            "SED/DPSeg-B image and prompt encoder (LAION)",
+        ),
+        EncoderEntry(
+            "convnext_large_d_320",
+            "convnext_large_d_320",
+            "laion2b_s29b_b131k_ft_soup",
+            "laion/CLIP-convnext_large_d_320.laion2B-s29B-b131K-ft-soup",
+            768,
+            "SED/DPSeg-L image and prompt encoder (LAION)",
+        ),
     )
 }
 
 GENERATORS: dict[str, GeneratorEntry] = {
     g.name: g
     for g in (
-        GeneratorEntry("tiny-sd", None, "Stable Diffusion architecture, tiny, random weights (tests)"),
+        GeneratorEntry(
+            "tiny-sd", None, "Stable Diffusion architecture, tiny, random weights (tests)"
+        ),
         GeneratorEntry("procedural", None, "the shapes world's renderer (no weights, CPU)"),
-        GeneratorEntry("sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5"),
+        GeneratorEntry(
+            "sd15", "stable-diffusion-v1-5/stable-diffusion-v1-5", "Stable Diffusion 1.5"
+        ),
         GeneratorEntry("sd21", "stabilityai/stable-diffusion-2-1", "Stable Diffusion 2.1"),
-        GeneratorEntry("sd3", "stabilityai/stable-diffusion-3-medium-diffusers", "Stable Diffusion 3 medium"),
+        GeneratorEntry(
+            "sd3", "stabilityai/stable-diffusion-3-medium-diffusers", "Stable Diffusion 3 medium"
+        ),
     )
 }
 

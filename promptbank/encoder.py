@@ -42,8 +42,13 @@ def register_tiny() -> None:
 
     def dpseg_convnext_tiny_trunk(pretrained: bool = False, **kwargs) -> ConvNeXt:
         return build_model_with_cfg(
-            ConvNeXt, TINY_TRUNK, pretrained=False, depths=TINY_DEPTHS, dims=TINY_DIMS,
-            feature_cfg={"out_indices": (0, 1, 2, 3)}, **kwargs,
+            ConvNeXt,
+            TINY_TRUNK,
+            pretrained=False,
+            depths=TINY_DEPTHS,
+            dims=TINY_DIMS,
+            feature_cfg={"out_indices": (0, 1, 2, 3)},
+            **kwargs,
         )
 
     dpseg_convnext_tiny_trunk.__module__ = "timm.models.convnext"
@@ -82,7 +87,9 @@ def _missing(name: str, repo: str) -> WeightsNotFoundError:
     )
 
 
-def resolve_clip(name: str, weights: str | Path | None = None, random_init: bool = False) -> ClipSource:
+def resolve_clip(
+    name: str, weights: str | Path | None = None, random_init: bool = False
+) -> ClipSource:
     """Decide architecture and weight file for `name` without building anything."""
     if weights is not None:
         weights = Path(weights).expanduser()
@@ -101,8 +108,9 @@ def resolve_clip(name: str, weights: str | Path | None = None, random_init: bool
                 f"encoder folder {folder} has no open_clip_config.json; save it in open_clip's "
                 "local-dir layout (open_clip_config.json + open_clip_model.safetensors)"
             )
-        found = weights or next((folder / f for f in catalog.OPEN_CLIP_WEIGHT_FILES
-                                 if (folder / f).is_file()), None)
+        found = weights or next(
+            (folder / f for f in catalog.OPEN_CLIP_WEIGHT_FILES if (folder / f).is_file()), None
+        )
         return ClipSource(name, f"local-dir:{folder}", None, found)
     entry = catalog.ENCODERS.get(name)
     arch, _, tag = (entry.arch, "", entry.pretrained) if entry else name.partition(":")
@@ -214,7 +222,9 @@ class ClipEncoder(nn.Module):
         self.mean = tuple(cfg.get("mean", OPENAI_MEAN))
         self.std = tuple(cfg.get("std", OPENAI_STD))
         self._identity["preprocess"] = {
-            "size": self.image_size, "mean": list(self.mean), "std": list(self.std)
+            "size": self.image_size,
+            "mean": list(self.mean),
+            "std": list(self.std),
         }
 
     def identity(self) -> dict:
@@ -284,8 +294,9 @@ def load_encoder(
     device: str | torch.device = "cpu",
 ) -> ClipEncoder:
     """A frozen, eval-mode ClipEncoder for `name` (see the module docstring for names)."""
-    clip, tokenizer, identity = load_clip(name, weights, random_init=random_init, seed=seed,
-                                          device=device)
+    clip, tokenizer, identity = load_clip(
+        name, weights, random_init=random_init, seed=seed, device=device
+    )
     encoder = ClipEncoder(clip=clip, tokenizer=tokenizer, identity=identity)
     encoder.requires_grad_(False)
     return encoder.eval()

@@ -35,13 +35,22 @@ class ImageGenerator(Protocol):
 
 
 class DiffusersGenerator:
-    """A diffusers text-to-image pipeline with one seeded torch.Generator per image."""
+    """A diffusers text-to-image pipeline with one seeded torch.Generator per image.
 
-    def __init__(self, pipeline, *, name: str, identity: dict):
+    Images are denoised `micro_batch` at a time (default 1): batched kernels round differently
+    from unbatched ones, so only a fixed micro-batch keeps every image bit-identical whatever
+    batch size the caller uses. Raise it for speed when bit-exact reproducibility is not needed.
+    """
+
+    def __init__(self, pipeline, *, name: str, identity: dict, micro_batch: int = 1):
         self.pipeline = pipeline
+        self.micro_batch = micro_batch
         self.name = name
-        self._identity = {**identity, "pipeline": type(pipeline).__name__,
-                          "scheduler": type(pipeline.scheduler).__name__}
+        self._identity = {
+            **identity,
+            "pipeline": type(pipeline).__name__,
+            "scheduler": type(pipeline.scheduler).__name__,
+        }
 
     def identity(self) -> dict:
         return dict(self._identity)
@@ -54,14 +63,23 @@ class DiffusersGenerator:
         if len(prompts) != len(seeds):
             raise ValueError(f"got {len(prompts)} prompts but {len(seeds)} seeds")
         device = self.pipeline.device
-        generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds]
-        # Latents are drawn on the CPU per image, so a seed gives the same image on any device.
-        latents = self._latents(generators, resolution).to(device, self.pipeline.unet.dtype)
-        result = self.pipeline(
-            prompt=list(prompts), height=resolution, width=resolution, num_inference_steps=steps,
-            guidance_scale=guidance, latents=latents, output_type="pil",
-        )
-        return list(result.images)
+        images = []
+        for start in range(0, len(prompts), self.micro_batch):
+            chunk = slice(start, start + self.micro_batch)
+            # Latents are drawn on the CPU per image: a seed gives the same image on any device.
+            generators = [torch.Generator(device="cpu").manual_seed(int(s)) for s in seeds[chunk]]
+            latents = self._latents(generators, resolution).to(device, self.pipeline.unet.dtype)
+            result = self.pipeline(
+                prompt=list(prompts[chunk]),
+                height=resolution,
+                width=resolution,
+                num_inference_steps=steps,
+                guidance_scale=guidance,
+                latents=latents,
+                output_type="pil",
+            )
+            images.extend(result.images)
+        return images
 
     def _latents(self, generators, resolution: int):
         import torch
@@ -83,7 +101,12 @@ def build_sd_pipeline(config: str = "tiny-sd", seed: int = DEFAULT_SEED):
     size (about 1.1 B parameters; use it to test the real loaders without downloading weights).
     """
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel
 
     from promptbank.tokenizer import build_clip_tokenizer
@@ -94,12 +117,19 @@ def build_sd_pipeline(config: str = "tiny-sd", seed: int = DEFAULT_SEED):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel.from_config(_read_config(config, "unet"))
         vae = AutoencoderKL.from_config(_read_config(config, "vae"))
-        text_cfg = {k: v for k, v in _read_config(config, "text_encoder").items() if k != "architectures"}
+        text_cfg = {
+            k: v for k, v in _read_config(config, "text_encoder").items() if k != "architectures"
+        }
         text_encoder = CLIPTextModel(CLIPTextConfig(**text_cfg))
     scheduler = PNDMScheduler.from_config(_read_config(config, "scheduler"))
     return StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=build_clip_tokenizer(), unet=unet,
-        scheduler=scheduler, safety_checker=None, feature_extractor=None,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=build_clip_tokenizer(),
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
 
@@ -141,17 +171,28 @@ def load_generator(name: str, device: str = "cpu", dtype: str | None = None) -> 
     if name == "tiny-sd":
         pipeline = build_sd_pipeline("tiny-sd").to(device)
         pipeline.set_progress_bar_config(disable=True)
-        return DiffusersGenerator(pipeline, name=name,
-                                  identity={"name": name, "weights": f"random-init:seed{DEFAULT_SEED}"})
+        return DiffusersGenerator(
+            pipeline,
+            name=name,
+            identity={"name": name, "weights": f"random-init:seed{DEFAULT_SEED}"},
+        )
     import torch
     from diffusers import DiffusionPipeline
 
     folder, origin = _pipeline_folder(name)
     index = json.loads((folder / "model_index.json").read_text())
-    kwargs = {"safety_checker": None, "requires_safety_checker": False} if "safety_checker" in index else {}
-    torch_dtype = getattr(torch, dtype) if dtype else (torch.float16 if device != "cpu" else torch.float32)
-    pipeline = DiffusionPipeline.from_pretrained(folder, local_files_only=True,
-                                                 torch_dtype=torch_dtype, **kwargs).to(device)
+    kwargs = (
+        {"safety_checker": None, "requires_safety_checker": False}
+        if "safety_checker" in index
+        else {}
+    )
+    torch_dtype = (
+        getattr(torch, dtype) if dtype else (torch.float16 if device != "cpu" else torch.float32)
+    )
+    pipeline = DiffusionPipeline.from_pretrained(
+        folder, local_files_only=True, dtype=torch_dtype, **kwargs
+    ).to(device)
     pipeline.set_progress_bar_config(disable=True)
-    return DiffusersGenerator(pipeline, name=name,
-                              identity={"name": name, **origin, "dtype": str(torch_dtype)})
+    return DiffusersGenerator(
+        pipeline, name=name, identity={"name": name, **origin, "dtype": str(torch_dtype)}
+    )

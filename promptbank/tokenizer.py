@@ -32,8 +32,11 @@ def byte_symbols() -> list[str]:
     follow, in byte order, shifted to code points 256 and up so no byte maps to whitespace or a
     control character.
     """
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
-                 *range(ord("®"), ord("ÿ") + 1)]
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
     others = [b for b in range(256) if b not in set(printable)]
     return [chr(b) for b in printable] + [chr(256 + i) for i in range(len(others))]
 
@@ -55,6 +58,11 @@ def build_clip_tokenizer(pad_token: str = "<|endoftext|>"):
 
     vocab, merges = clip_vocab_and_merges()
     return CLIPTokenizer(
-        vocab=vocab, merges=merges, model_max_length=CONTEXT_LENGTH, pad_token=pad_token,
-        bos_token="<|startoftext|>", eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+        vocab=vocab,
+        merges=merges,
+        model_max_length=CONTEXT_LENGTH,
+        pad_token=pad_token,
+        bos_token="<|startoftext|>",
+        eos_token="<|endoftext|>",
+        unk_token="<|endoftext|>",
     )
