@@ -1,0 +1,94 @@
+"""Model checkpoints: one safetensors file whose metadata holds the JSON config.
+
+The metadata key `dpseg` holds {"format", "version", "config", "encoder"}: the model settings and
+the identity of the frozen prompt encoder (banks must match it). Nothing is ever unpickled. The
+file is written to a temporary name and renamed into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from segmodel.config import DPSegConfig
+from segmodel.errors import CheckpointError
+from segmodel.model.dpseg import DPSeg
+
+FORMAT = "dpseg-model"
+VERSION = 1
+
+
+def save_model(model: DPSeg, path: str | Path, *, extra: dict | None = None) -> Path:
+    """Write `model` to `path` (.safetensors); `extra` JSON-able info is stored alongside."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "config": model.config.to_dict(),
+        "encoder": model.encoder_identity,
+        "extra": extra or {},
+    }
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata={"dpseg": json.dumps(header, sort_keys=True)})
+    os.replace(tmp, path)
+    return path
+
+
+def read_header(path: str | Path) -> dict:
+    """The checkpoint's JSON header (config, encoder identity, extra) without loading weights."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(
+            f"model checkpoint {path} does not exist; pass a file written by "
+            "save_model / `dpseg train`"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise CheckpointError(
+            f"model checkpoint {path} is not a readable safetensors file "
+            f"({err}); re-save it with save_model"
+        ) from err
+    if "dpseg" not in meta:
+        raise CheckpointError(
+            f"{path} is a safetensors file but not a dpseg model checkpoint "
+            "(no 'dpseg' metadata); save models with segmodel.save_model"
+        )
+    header = json.loads(meta["dpseg"])
+    if header.get("format") != FORMAT or header.get("version", 0) > VERSION:
+        raise CheckpointError(
+            f"{path} has format {header.get('format')} v{header.get('version')}"
+            f"; this dpseg reads {FORMAT} v{VERSION}: upgrade dpseg"
+        )
+    return header
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
+    """Rebuild the model saved at `path` (eval mode) on `device`."""
+    from safetensors.torch import load_file
+
+    from promptbank.encoder import load_encoder
+
+    header = read_header(path)
+    config = DPSegConfig.from_dict(header["config"])
+    skeleton = load_encoder(config.encoder, random_init=True)  # weights come from the file
+    model = DPSeg(config, skeleton)
+    model.encoder_identity = header["encoder"]
+    state = load_file(str(path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not fit its own config: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}; it was written by another version"
+        )
+    return model.to(device).eval()

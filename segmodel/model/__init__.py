@@ -1,0 +1,1 @@
+"""The DPSeg network: image encoder, cost volumes, decoder stages, heads."""

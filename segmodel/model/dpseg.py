@@ -1,0 +1,210 @@
+"""DPSeg: dual-prompt cost volume -> cost embedding -> three cost-volume-guided stages -> logits.
+
+    model = build_model("tiny")
+    out = model(images, prompts)          # images (B, 3, S, S) normalised; prompts: PromptSet
+    out.logits                            # (B, C, S/4, S/4) per-class logits (sigmoid = probability)
+
+`encode` and `decode` split the forward so inference II can decode twice from one encoding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from promptbank.encoder import ClipEncoder
+from segmodel.config import DPSegConfig
+from segmodel.errors import InputError, PromptError
+from segmodel.model.cost_volume import (
+    CostEmbedding,
+    UpsampledCost,
+    VisualCost,
+    prompt_cost,
+    template_groups,
+)
+from segmodel.model.decoder import DecoderStage
+from segmodel.model.heads import ClassHead, scatter_classes, top_k_union
+from segmodel.model.image_encoder import ImageEncoder, ImageFeatures
+from segmodel.prompts import PromptSet, canonical_identity, check_encoder
+
+STAGE_STRIDES = (16, 8, 4)  # output stride of decoder stages 1, 2, 3
+
+
+@dataclass
+class DPSegOutput:
+    """Model output for B images and the C classes of the prompts."""
+
+    logits: torch.Tensor  # (B, C, S/4, S/4) final logits
+    aux: list[
+        torch.Tensor
+    ]  # auxiliary-head logits [(B, C, S/32, ..), (.., S/16, ..), (.., S/8, ..)]
+    kept: torch.Tensor | None = None  # (C',) classes that survived early rejection; None = all
+
+
+@dataclass
+class _Prompts:
+    """Prompt tensors prepared for one decode (C = active classes)."""
+
+    text: torch.Tensor  # (C, T, D)
+    visual: torch.Tensor  # (C, T, D), text where a class has no visual prompt
+    prototypes: dict[int, torch.Tensor]  # stride -> (C, P, D_stride) grouped visual features
+
+
+class DPSeg(nn.Module):
+    """The DPSeg network. Build it with `segmodel.build_model`; see docs/model.md."""
+
+    def __init__(self, config: DPSegConfig, encoder: ClipEncoder):
+        super().__init__()
+        self.config = config
+        self.encoder_identity = canonical_identity(encoder.identity())  # the frozen prompt encoder
+        self.image_encoder = ImageEncoder(encoder, trainable=not config.freeze_encoder)
+        d4, d8, d16, _ = self.image_encoder.stage_dims
+        guide_in = (d16, d8, d4)
+        guide = tuple(max(1, d // config.guidance_reduction) for d in guide_in)
+        side = config.visual_cost_dims or guide
+        self.embed = CostEmbedding(
+            config.cost_channels, config.cost_embed_dim, config.cost_embed_kernel
+        )
+        self.visual_costs = nn.ModuleDict(
+            {
+                str(j): VisualCost(config.visual_cost_prototypes, side[j])
+                for j, mode in enumerate(config.visual_cost)
+                if mode == "visual"
+            }
+        )
+        upsampled = [j for j, mode in enumerate(config.visual_cost) if mode == "upsample"]
+        self.upsampled = (
+            UpsampledCost(config.cost_channels, side[: upsampled[-1] + 1]) if upsampled else None
+        )
+        widths = (config.cost_embed_dim, *config.decoder_dims)
+        self.stages = nn.ModuleList(
+            DecoderStage(
+                config,
+                in_channels=widths[j],
+                out_channels=widths[j + 1],
+                guide_in=guide_in[j],
+                guide_channels=guide[j],
+                side_channels=0 if config.visual_cost[j] == "off" else side[j],
+            )
+            for j in range(3)
+        )
+        self.aux_heads = nn.ModuleList(ClassHead(w, detach=True) for w in widths[:3])
+        self.head = ClassHead(widths[3])
+        groups = template_groups(config.num_templates, config.visual_cost_prototypes)
+        self.register_buffer("template_groups", groups, persistent=False)  # (P, T)
+
+    # --- parameter groups for the optimiser ----------------------------------------------------
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        """Trainable image-encoder parameters (the recipe trains them at lr x 0.01)."""
+        return [p for p in self.image_encoder.parameters() if p.requires_grad]
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """Every other trainable parameter (cost embedding, decoder, heads)."""
+        own = {id(p) for p in self.image_encoder.parameters()}
+        return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
+
+    # --- forward ------------------------------------------------------------------------------
+    def forward(
+        self,
+        images: torch.Tensor,
+        prompts: PromptSet,
+        *,
+        topk: int | None = None,
+        chunk: int | None = None,
+    ) -> DPSegOutput:
+        """images (B, 3, H, W) normalised, H and W multiples of 32 -> DPSegOutput for the classes
+        of `prompts`. topk: early rejection k (None = config.topk, 0 = off); chunk: classes
+        decoded at once (None = config.class_chunk, 0 = all)."""
+        return self.decode(self.encode(images), prompts, topk=topk, chunk=chunk)
+
+    def encode(self, images: torch.Tensor) -> ImageFeatures:
+        """images (B, 3, H, W) normalised -> ImageFeatures (reusable by `decode`)."""
+        if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] % 32 or images.shape[3] % 32:
+            raise InputError(
+                f"images have shape {tuple(images.shape)}; expected (B, 3, H, W) "
+                "with H and W multiples of 32 (normalise with Segmenter or "
+                "ClipEncoder.preprocess)"
+            )
+        return self.image_encoder(images)
+
+    def decode(
+        self,
+        features: ImageFeatures,
+        prompts: PromptSet,
+        *,
+        topk: int | None = None,
+        chunk: int | None = None,
+    ) -> DPSegOutput:
+        """Cost volume, decoder and heads from precomputed image features (see `forward`)."""
+        cfg = self.config
+        topk = cfg.topk if topk is None else (topk or None)
+        chunk = cfg.class_chunk if chunk is None else chunk
+        pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
+        ready = self._prepare(prompts)
+        num_classes = prompts.num_classes
+        cost = prompt_cost(cfg, features.dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
+        x = self.embed(cost)  # (B, C, d_F, h, w)
+        guides = (features.s16.detach(), features.s8.detach(), features.s4.detach())
+        active: torch.Tensor | None = None  # positions of kept classes; None = all
+        aux = []
+        for j, stage in enumerate(self.stages):
+            aux_logits = self.aux_heads[j](x)  # (B, C', h_j, w_j)
+            aux.append(scatter_classes(aux_logits, active, num_classes, cfg.reject_logit))
+            if topk is not None:
+                keep = top_k_union(aux_logits, topk)  # (C'',) positions into C'
+                if len(keep) < x.shape[1]:
+                    x = x[:, keep]
+                    active = keep if active is None else active[keep]
+            side = self._side_cost(j, guides[j], cost, ready, active)
+            x = stage(
+                x, guides[j], side, pool=pool, chunk=chunk, head=self.head if j == 2 else None
+            )
+        logits = scatter_classes(x, active, num_classes, cfg.reject_logit)  # (B, C, S/4, S/4)
+        return DPSegOutput(logits=logits, aux=aux, kept=active)
+
+    # --- steps ----------------------------------------------------------------------------------
+    def _prepare(self, prompts: PromptSet) -> _Prompts:
+        """Check the prompts against the model; group visual features into prototypes."""
+        cfg = self.config
+        check_encoder(self.encoder_identity, prompts.encoder, what="prompt bank")
+        c, t, d = prompts.text.shape
+        if t != cfg.num_templates or d != self.image_encoder.embed_dim:
+            raise PromptError(
+                f"prompts have {t} templates of width {d}; this model expects "
+                f"{cfg.num_templates} of width {self.image_encoder.embed_dim}: build the bank "
+                f"with {cfg.num_templates} templates, or the model with num_templates={t}"
+            )
+        if c == 0:
+            raise PromptError("no classes to segment: pass at least one class name")
+        mask = prompts.has_visual[:, None, None]  # (C, 1, 1)
+        visual = torch.where(mask, prompts.visual, prompts.text)  # (C, T, D)
+        prototypes = {}
+        if "visual" in cfg.visual_cost:
+            groups = self.template_groups.to(prompts.device)  # (P, T)
+            for stride in STAGE_STRIDES:
+                feats = prompts.stage(stride) * mask  # (C, T, D_s); zero without visual prompt
+                prototypes[stride] = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+        return _Prompts(prompts.text, visual, prototypes)
+
+    def _side_cost(
+        self,
+        j: int,
+        guide: torch.Tensor,
+        cost: torch.Tensor,
+        ready: _Prompts,
+        active: torch.Tensor | None,
+    ):
+        """The side input of stage j for a class span: visual cost, upsampled cost, or None."""
+        mode = self.config.visual_cost[j]
+        if mode == "off":
+            return lambda span: None
+        if mode == "upsample":
+            kept = cost if active is None else cost[:, active]  # (B, C', Tc, h, w)
+            return lambda span: self.upsampled(kept[:, span], steps=j + 1)
+        protos = ready.prototypes[STAGE_STRIDES[j]]
+        if active is not None:
+            protos = protos[active]  # (C', P, D_j)
+        module = self.visual_costs[str(j)]
+        return lambda span: module(guide, protos[span])  # (B, c, side, H_j, W_j)
