@@ -50,11 +50,9 @@ class DPSegConfig:
     attn_mlp_ratio: int = 4  # hidden width / stage width of the class-attention MLP (ReLU)
     attn_pool_train: int = 2  # class attention runs on a (p x p)-average-pooled map in training
     attn_pool_eval: int = 1  # ... and at this pooling in eval (SED: 2 train, 1 eval)
-    visual_cost: tuple[str, str, str] = ("visual", "visual", "visual")  # per stage: visual |
-    # upsample (SED's transposed-conv skip of the first cost volume) | off (paper Table 3)
-    visual_cost_prototypes: int = (
-        8  # P, prototype channels per class: templates averaged in P groups
-    )
+    # Side cost of each stage (paper Table 3): visual (eq. 2) | upsample (SED's skip path) | off
+    visual_cost: tuple[str, str, str] = ("visual", "visual", "visual")
+    visual_cost_prototypes: int = 8  # P: per-class prototypes, templates averaged in P groups
     visual_cost_dims: tuple[int, int, int] | None = None  # projected visual-cost widths per stage;
     # None = the guidance widths (trunk width / guidance_reduction), like SED's skip path
     # --- inference ---------------------------------------------------------------------------
