@@ -13,7 +13,7 @@ def __getattr__(name: str):
 
         return VipSegmenter
     if name == "SegmentationResult":
-        from segmodel.vip.result import SegmentationResult
+        from segmodel.result import SegmentationResult
 
         return SegmentationResult
     raise AttributeError(f"module 'segmodel.vip' has no attribute {name!r}")

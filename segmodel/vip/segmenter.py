@@ -22,9 +22,9 @@ from PIL import Image
 
 from promptbank.vocab import Vocabulary, load_vocabulary, vocabulary_from_names
 from segmodel.errors import EncoderMismatchError, InputError
+from segmodel.result import SegmentationResult
 from segmodel.vip import aggregation, evolution, protocol
 from segmodel.vip.backbones import DenseBackbone, load_backbone
-from segmodel.vip.result import SegmentationResult
 from segmodel.vip.settings import VipSettings, load_presets, template_set
 
 IDENTITY_KEYS = ("name", "arch", "pretrained", "weights", "weights_sha256")
@@ -211,7 +211,7 @@ class VipSegmenter:
         labels = protocol.labels_from_probs(
             probs, background=s.background, bg_index=s.bg_index, prob_threshold=s.prob_threshold
         )
-        scores = probs.gather(0, labels[None])[0]  # (H, W)
+        scores = probs.flatten(1).amax(dim=1)  # (C,) best probability of each class
         return SegmentationResult(
             labels=labels.cpu().numpy(),
             classes=q.classes,

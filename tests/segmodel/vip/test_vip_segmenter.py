@@ -24,7 +24,7 @@ def test_segment_labels_at_image_size(image, backbone):
     assert 0 <= result.labels.min() and result.labels.max() < 3
     assert result.probs.shape == (3, 70, 110)
     assert np.allclose(result.probs.sum(axis=0), 1.0, atol=1e-4)
-    assert np.allclose(np.take_along_axis(result.probs, result.labels[None], 0)[0], result.scores)
+    assert np.allclose(result.probs.max(axis=(1, 2)), result.scores)
 
 
 def test_aliases_vs_single_names(image):
@@ -90,3 +90,44 @@ def test_bad_settings_and_inputs(image):
     seg = VipSegmenter("tiny", device="cpu", **SMALL)
     with pytest.raises(InputError, match="uint8"):
         seg.segment(image.astype(np.float32), ["a", "b"])
+
+
+@pytest.fixture(scope="module")
+def shapes_bank(tmp_path_factory):
+    from promptbank.build import build_bank
+    from promptbank.vocab import vocabulary_from_names
+
+    vocab = vocabulary_from_names(["red circle", "grass", "sky"], "three")
+    out = tmp_path_factory.mktemp("bank") / "three"
+    return build_bank(
+        vocab,
+        out,
+        generator="procedural",
+        encoder="tiny",
+        templates=2,
+        resolution=48,
+        progress=False,
+    )
+
+
+def test_bank_seeded_queries(image, shapes_bank):
+    from promptbank.errors import BankError
+    from segmodel.errors import EncoderMismatchError
+    from segmodel.vip.aliases import bank_images
+
+    classes = ["grass", "red circle", "sky"]
+    text = VipSegmenter("tiny", device="cpu", **SMALL)
+    dual = VipSegmenter("tiny", device="cpu", bank=shapes_bank, **SMALL)
+    vocab = as_vocabulary(classes)
+    qt, qd = text.queries(vocab).queries, dual.queries(vocab).queries
+    assert qt.shape == qd.shape and not np.allclose(qt.numpy(), qd.numpy())
+    assert np.allclose(np.linalg.norm(qd.numpy(), axis=1), 1.0, atol=1e-5)
+    off = VipSegmenter("tiny", device="cpu", bank=shapes_bank, bank_weight=0.0, **SMALL)
+    assert np.allclose(off.queries(vocab).queries.numpy(), qt.numpy())
+    result = dual.segment(image, classes)
+    assert result.labels.shape == image.shape[:2] and result.classes == classes
+    with pytest.raises(BankError, match="not in bank"):
+        dual.segment(image, ["water"])
+    with pytest.raises(EncoderMismatchError, match="tiny-vit"):
+        VipSegmenter("tiny-vit", device="cpu", bank=shapes_bank)
+    assert {c for c, _ in bank_images(shapes_bank, classes, 1)} == {0, 1, 2}
