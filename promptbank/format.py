@@ -131,12 +131,24 @@ def write_feature_shard(
     return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "datasets": datasets}
 
 
-def dataset_layout(path: str | Path) -> dict:
-    """{name: {"shape", "dtype", "offset"}} of a feature file's numeric datasets (offset may be None)."""
+def open_h5(path: str | Path):
+    """Open an HDF5 file read-only without taking HDF5's file lock (reopens with the default
+    flags if this process already holds the file open with them: HDF5 refuses mixed flags)."""
     import h5py
 
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as e:
+        if "locking flag" not in str(e):
+            raise
+        return h5py.File(path, "r")
+
+
+def dataset_layout(path: str | Path) -> dict:
+    """{name: {"shape", "dtype", "offset"}} of a feature file's numeric datasets (offset may be None)."""
+
     out = {}
-    with h5py.File(path, "r", locking=False) as f:
+    with open_h5(path) as f:
         for name, ds in f.items():
             if name == CLASSES_DATASET:
                 continue

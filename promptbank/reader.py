@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
-from promptbank.format import FEATURES_DIR, MAP_DATASETS, POOLED_DATASETS, read_manifest
+from promptbank.format import FEATURES_DIR, MAP_DATASETS, POOLED_DATASETS, open_h5, read_manifest
 
 
 class BankReadWarning(UserWarning):
@@ -67,10 +67,9 @@ class _Dataset:
         return self._array[index]
 
     def _h5_rows(self, index: np.ndarray) -> np.ndarray:
-        import h5py
 
         unique, inverse = np.unique(index, return_inverse=True)
-        with h5py.File(self.path, "r", locking=False) as f:
+        with open_h5(self.path) as f:
             data = f[self.name][unique]
         return data[inverse]
 

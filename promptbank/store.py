@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
-from promptbank.format import MANIFEST, read_manifest
+from promptbank.format import MANIFEST, open_h5, read_manifest
 
 MAX_DEPTH = 3  # how deep below the store root banks are searched for
 
@@ -82,11 +82,10 @@ class StoreIndex:
 
 def stored_rows(entry: StoredClass, datasets: list[str]) -> dict[str, np.ndarray]:
     """The stored feature rows (float16, as on disk) of one class."""
-    import h5py
 
     path = entry.bank / entry.shard["features"]
     out = {}
-    with h5py.File(path, "r", locking=False) as f:
+    with open_h5(path) as f:
         for name in datasets:
             if name not in f:
                 raise BankError(f"store bank {entry.bank} lacks dataset {name}; rebuild it")

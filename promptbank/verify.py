@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptbank.errors import BankError
-from promptbank.format import CLASSES_DATASET, dataset_layout, read_manifest, sha256_file
+from promptbank.format import (
+    CLASSES_DATASET,
+    dataset_layout,
+    open_h5,
+    read_manifest,
+    sha256_file,
+)
 
 
 @dataclass
@@ -67,12 +73,11 @@ def _check_file(root: Path, shard: dict, kind: str, report: VerifyReport) -> boo
 
 
 def _check_features(root, shard, classes, templates, dims, report) -> None:
-    import h5py
 
     rel = shard["features"]
     try:
         layout = dataset_layout(root / rel)
-        with h5py.File(root / rel, "r", locking=False) as f:
+        with open_h5(root / rel) as f:
             stored = [c.decode() if isinstance(c, bytes) else c for c in f[CLASSES_DATASET][()]]
     except (OSError, KeyError) as e:
         report.problems.append(f"{rel}: unreadable HDF5 ({e})")
