@@ -48,3 +48,18 @@ def random_prompts(
 
 def random_images(batch: int, size: int = 128, seed: int = 0) -> torch.Tensor:
     return torch.randn(batch, 3, size, size, generator=torch.Generator().manual_seed(seed))
+
+
+SHAPES_CLASSES = ["red circle", "sky", "grass", "blue square"]
+
+
+@functools.cache
+def shapes_bank(root: str):
+    """A real tiny bank (procedural generator, tiny encoder, 2 templates) built once per folder."""
+    from promptbank.build import build_bank
+    from promptbank.reader import open_bank
+    from promptbank.vocab import vocabulary_from_names
+
+    vocab = vocabulary_from_names(SHAPES_CLASSES)
+    path = build_bank(vocab, root, generator="procedural", templates=2, progress=False)
+    return open_bank(path)
