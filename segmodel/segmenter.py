@@ -51,7 +51,7 @@ class Segmenter:
         refine: RefineSettings | None = None,
         short_side: int = 640,
         batch_size: int = 4,
-        class_chunk: int = 64,
+        class_chunk: int | None = None,
     ):
         if isinstance(bank, (str, Path)):
             from promptbank.reader import open_bank

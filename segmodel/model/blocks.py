@@ -68,6 +68,12 @@ def feature_map(x: torch.Tensor) -> torch.Tensor:
     return F.elu(x) + 1.0
 
 
+def _summary(k: torch.Tensor, v: torch.Tensor) -> AttentionSummary:
+    """phi(k), v (B, L, c, heads, dh) -> their sums over the c classes."""
+    kv = torch.einsum("blcne,blcnf->blnef", k, v)  # (B, L, heads, dh, dh)
+    return AttentionSummary(kv, k.sum(dim=2))
+
+
 class ClassAttention(nn.Module):
     """Pre-norm linear attention across classes + ReLU MLP, on a p x p average-pooled map; the
     change is upsampled back (bilinear) and added to the input. Inputs are (B, C, ch, h, w)."""
@@ -102,17 +108,16 @@ class ClassAttention(nn.Module):
     def summarize(self, x: torch.Tensor, pool: int) -> AttentionSummary:
         """Pass one over a chunk of classes x (B, c, ch, h, w); summaries add over chunks."""
         _, k, v = self._qkv(self._tokens(x, pool))
-        kv = torch.einsum("blcne,blcnf->blnef", k, v)  # (B, L, heads, dh, dh)
-        return AttentionSummary(kv, k.sum(dim=2))
+        return _summary(k, v)
 
     def forward(
         self, x: torch.Tensor, pool: int, summary: AttentionSummary | None = None
     ) -> torch.Tensor:
         """x (B, c, ch, h, w) -> same shape; `summary` must cover every class (None: x's own)."""
-        if summary is None:
-            summary = self.summarize(x, pool)
         tokens = self._tokens(x, pool)  # (B, L, c, ch)
-        q, _, _ = self._qkv(tokens)
+        q, k, v = self._qkv(tokens)
+        if summary is None:
+            summary = _summary(k, v)
         num = torch.einsum("blcne,blnef->blcnf", q, summary.kv)  # (B, L, c, heads, dh)
         den = torch.einsum("blcne,blne->blcn", q, summary.k)  # (B, L, c, heads)
         out = rearrange(num / (den[..., None] + 1e-6), "b l c n e -> b l c (n e)")

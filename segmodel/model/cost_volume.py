@@ -81,8 +81,9 @@ class VisualCost(nn.Module):
         self.proj = nn.Sequential(nn.Conv2d(prototypes, out_channels, 3, padding=1), nn.ReLU())
 
     def forward(self, image: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
+        """image (B, Dj, H, W) already L2-normalised over Dj (once per stage, not per chunk)."""
         b = image.shape[0]
-        cost = cosine_cost(image, prototypes)  # (B, C, P, H, W)
+        cost = torch.einsum("bdhw,cpd->bcphw", image, normalise(prototypes))  # (B, C, P, H, W)
         x = self.proj(rearrange(cost, "b c p h w -> (b c) p h w"))  # (B*C, out, H, W)
         return rearrange(x, "(b c) d h w -> b c d h w", b=b)
 

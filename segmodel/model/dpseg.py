@@ -21,6 +21,7 @@ from segmodel.model.cost_volume import (
     CostEmbedding,
     UpsampledCost,
     VisualCost,
+    normalise,
     prompt_cost,
     template_groups,
 )
@@ -206,5 +207,5 @@ class DPSeg(nn.Module):
         protos = ready.prototypes[STAGE_STRIDES[j]]
         if active is not None:
             protos = protos[active]  # (C', P, D_j)
-        module = self.visual_costs[str(j)]
-        return lambda span: module(guide, protos[span])  # (B, c, side, H_j, W_j)
+        module, image = self.visual_costs[str(j)], normalise(guide, dim=1)  # (B, D_j, H_j, W_j)
+        return lambda span: module(image, protos[span])  # (B, c, side, H_j, W_j)
