@@ -22,7 +22,8 @@ from PIL import Image
 
 from segmodel.errors import InputError, SegmodelError
 from segmodel.model.dpseg import DPSeg
-from segmodel.model.refine import RefineSettings, refine_prompts
+from segmodel.model.inference import predict
+from segmodel.model.refine import RefineSettings
 from segmodel.prompts import PromptSet, canonical_identity, check_encoder
 from segmodel.result import SegmentationResult
 
@@ -131,33 +132,17 @@ class Segmenter:
     def _predict(
         self, images: torch.Tensor, prompts: PromptSet, inference: int, topk: int | None
     ) -> tuple[torch.Tensor, list[list[int]]]:
-        if inference not in (1, 2):
-            raise InputError(f"inference={inference!r}; expected 1 (one pass) or 2 (refined)")
-        images = images.to(self.device)
-        features = self.model.encode(images)
-        out = self.model.decode(features, prompts, topk=topk, chunk=self.class_chunk)
-        probs = out.logits.sigmoid()  # (B, C, S/4, S/4)
-        detected: list[list[int]] = [[] for _ in range(len(images))]
-        if inference == 1:
-            return probs, detected
-        encoder = None if self.refine.source == "features" else self.encoder
-        for b in range(len(images)):
-            mine = features.select(slice(b, b + 1))
-            refined, found = refine_prompts(
-                self.refine, prompts, images[b], probs[b], encoder, mine
-            )
-            detected[b] = found
-            if not found:
-                continue
-            if self.refine.redecode == "detected":
-                again = self.model.decode(
-                    mine, refined.select(found), topk=topk, chunk=self.class_chunk
-                )
-                probs[b, found] = again.logits[0].sigmoid()
-            else:
-                again = self.model.decode(mine, refined, topk=topk, chunk=self.class_chunk)
-                probs[b] = again.logits[0].sigmoid()
-        return probs, detected
+        needs_encoder = inference == 2 and self.refine.source != "features"
+        return predict(
+            self.model,
+            images.to(self.device),
+            prompts,
+            inference=inference,
+            refine=self.refine,
+            encoder=self.encoder if needs_encoder else None,
+            topk=topk,
+            chunk=self.class_chunk,
+        )
 
     # --- images --------------------------------------------------------------------------------
     def _normalise(self, image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
