@@ -347,14 +347,33 @@ class _Builder:
         )
 
 
-def plan_build(
-    vocab, out=None, *, store=None, resolution: int = 64, stage_maps: bool = False, **options
-) -> dict:
+BUILD_DEFAULTS = dict(
+    generator="tiny-sd",
+    encoder="tiny",
+    encoder_weights=None,
+    templates=None,
+    images_per_template=1,
+    resolution=64,
+    steps=2,
+    guidance=7.5,
+    batch_size=8,
+    seed=0,
+    device="cpu",
+    classes_per_shard=None,
+    stage_maps=False,
+    encode_size=None,
+)  # the defaults of run_build's recipe options
+
+
+def plan_build(vocab, out=None, *, store=None, **options) -> dict:
     """The dry-run plan (nothing generated): counts, reuse from the store, disk estimate."""
-    options.pop("progress", None)
-    options.pop("shard_index", None)
-    options.pop("num_shards", None)
-    s = _setup(vocab, resolution=resolution, stage_maps=stage_maps, **options)
+    for key in ("progress", "shard_index", "num_shards"):
+        options.pop(key, None)
+    unknown = set(options) - set(BUILD_DEFAULTS)
+    if unknown:
+        raise TypeError(f"plan_build() got unexpected options {sorted(unknown)}")
+    options = {**BUILD_DEFAULTS, **options}
+    s = _setup(vocab, **options)
     plan = s.plan
     reusable = StoreIndex(store, plan.bank_id, exclude=out)
     reuse = sum(
@@ -372,7 +391,7 @@ def plan_build(
         "shards": len(plan.shards),
         "classes_reused": reuse,
         "images_to_generate": (len(plan.vocab) - reuse) * per_class,
-        "bytes": estimate_bytes(plan, s.dims, s.features.size, stage_maps),
+        "bytes": estimate_bytes(plan, s.dims, s.features.size, options["stage_maps"]),
         "generator": plan.recipe["generator"],
         "encoder": plan.recipe["encoder"],
     }
