@@ -90,7 +90,7 @@ def distill(
     backbone_weights: Annotated[Path | None, typer.Option(help="Backbone checkpoint.")] = None,
     random_init: Annotated[bool, typer.Option(help="Real architecture, random weights.")] = False,
     vg_min: Annotated[
-        float, typer.Option(help="Keep aliases with visual-guided consistency (soft IoU) >= this.")
+        float, typer.Option(help="Keep aliases with visual-guided consistency (mask IoU) >= this.")
     ] = 0.5,
     sc_max: Annotated[
         float, typer.Option(help="... and semantic confusion (entropy / log C) <= this.")

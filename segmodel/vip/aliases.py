@@ -6,9 +6,10 @@ modifiers: "brick wall" -> "brick partition"), plus lines from a user file. `dis
 candidates that pass VIP's two scores over images of the class (a bank's generated images) or
 any folder of images:
 
-- visual-guided consistency (VG, higher is better): soft IoU sum(min(M, M')) / sum(max(M, M')) of
-  the alias's probability map M with M' = M propagated through the backbone's own patch affinity
-  (proxy attention). An alias that fires on visually coherent regions scores near 1.
+- visual-guided consistency (VG, higher is better): IoU of the alias's mask M (locations where
+  the alias beats every other class) with M' = M propagated through the backbone's own patch
+  affinity (proxy attention) and thresholded at 0.5. An alias that fires on visually coherent
+  regions scores near 1; one that never fires scores 0 (an empty mask is not evidence).
 - semantic confusion (SC, lower is better): the mean per-pixel entropy of the class distribution
   when the alias stands for its class (other classes by their first name), divided by log(C).
 
@@ -47,7 +48,7 @@ class ExpandSettings:
 
 @dataclass(frozen=True)
 class DistillSettings:
-    vg_min: float = 0.5  # keep aliases with visual-guided consistency (soft IoU) >= this
+    vg_min: float = 0.5  # keep aliases with visual-guided consistency (mask IoU) >= this
     sc_max: float = 0.9  # ... and semantic confusion (entropy / log C) <= this
     max_aliases: int = 20  # at most this many names per class, first name included
     image_size: int = 224  # images are resized to this square side
@@ -191,16 +192,24 @@ def alias_scores(dense, proxy, base, alias_q, alias_class, settings: DistillSett
     total, weighted = ec.sum(dim=0), (ec * (lc - top)).sum(dim=0)  # (N,)
     own = ec[alias_class]  # (A, N) the replaced class's term
     z = total - own + ea  # partition function with alias a standing for its class
-    prob = ea / z  # (A, N)
     entropy = z.log() - (weighted - own * (lc[alias_class] - top) + ea * (la - top)) / z
     classes = lc.shape[0]
     sc = entropy.mean(dim=1) / math.log(classes) if classes > 1 else entropy.mean(dim=1) * 0
+    if classes > 1:  # the alias wins where it beats every other class's first name
+        best2 = lc.topk(2, dim=0)
+        own_is_top = best2.indices[0][None] == alias_class[:, None]  # (A, N)
+        rival = torch.where(own_is_top, best2.values[1][None], best2.values[0][None])
+        win = (la > rival).float()  # (A, N)
+    else:
+        win = torch.ones_like(la, dtype=torch.float32)
     h, w = dense.shape[-2:]
-    maps = prob.float().view(1, -1, h, w)
-    spread = propagate(maps, proxy_affinity(proxy, settings.proxy_beta, settings.proxy_gamma))
-    inter = torch.minimum(maps, spread).flatten(2).sum(-1)[0]
-    union = torch.maximum(maps, spread).flatten(2).sum(-1)[0].clamp_min(1e-12)
-    return (inter / union).double(), sc
+    masks = win.view(1, -1, h, w)
+    affinity = proxy_affinity(proxy, settings.proxy_beta, settings.proxy_gamma)
+    spread = (propagate(masks, affinity) >= 0.5).float()  # the mask through the affinity
+    inter = (masks * spread).flatten(2).sum(-1)[0]
+    union = torch.maximum(masks, spread).flatten(2).sum(-1)[0]
+    vg = torch.where(union > 0, inter / union.clamp_min(1), torch.zeros_like(union))
+    return vg.double(), sc
 
 
 def distill(

@@ -129,9 +129,10 @@ def test_alias_scores_match_brute_force():
         q[alias_class[a]] = alias_q[a]
         p = (10.0 * q @ unit).softmax(dim=0)  # (C, N)
         ent = -(p * p.log()).sum(dim=0).mean() / math.log(3)
-        m = p[alias_class[a]].view(1, 1, 3, 4)
-        m2 = propagate(m, aff)
-        iou = torch.minimum(m, m2).sum() / torch.maximum(m, m2).sum()
+        m = (p.argmax(dim=0) == alias_class[a]).float().view(1, 1, 3, 4)
+        m2 = (propagate(m, aff) >= 0.5).float()
+        union = torch.maximum(m, m2).sum()
+        iou = (m * m2).sum() / union if union > 0 else torch.tensor(0.0)
         assert abs(float(sc[a]) - float(ent)) < 1e-5
         assert abs(float(vg[a]) - float(iou)) < 1e-5
 
