@@ -391,7 +391,7 @@ def plan_build(vocab, out=None, *, store=None, **options) -> dict:
         "shards": len(plan.shards),
         "classes_reused": reuse,
         "images_to_generate": (len(plan.vocab) - reuse) * per_class,
-        "bytes": estimate_bytes(plan, s.dims, s.features.size, options["stage_maps"]),
+        "bytes": estimate_bytes(plan, s.dims, options["stage_maps"]),
         "generator": plan.recipe["generator"],
         "encoder": plan.recipe["encoder"],
     }

@@ -158,18 +158,15 @@ def process_device(device: str) -> str:
     return device
 
 
-def estimate_bytes(plan: Plan, dims: dict[str, int], resolution: int, stage_maps: bool) -> dict:
+def estimate_bytes(plan: Plan, dims: dict[str, int], stage_maps: bool) -> dict:
     """Disk estimate: exact feature bytes, approximate image bytes."""
     c, t, k = len(plan.vocab), len(plan.templates), plan.images_per_template
+    resolution = plan.recipe["generator"]["resolution"]
+    encode_size = plan.recipe["encode_size"]
     pooled = sum(dims[n] for n in POOLED_DATASETS)
     features = c * t * pooled * 2
     if stage_maps:
-        features += (
-            c
-            * t
-            * k
-            * sum(dims[f"visual_s{s}"] * math.ceil(resolution / s) ** 2 for s in STRIDES)
-            * 2
-        )
+        per_image = sum(dims[f"visual_s{s}"] * math.ceil(encode_size / s) ** 2 for s in STRIDES)
+        features += c * t * k * per_image * 2
     images = int(plan.num_images * resolution * resolution * PNG_BYTES_PER_PIXEL)
     return {"features": features, "images": images, "total": features + images}
