@@ -25,7 +25,7 @@ from segmodel.errors import EncoderMismatchError, InputError
 from segmodel.result import SegmentationResult
 from segmodel.vip import aggregation, evolution, protocol
 from segmodel.vip.backbones import DenseBackbone, load_backbone
-from segmodel.vip.settings import VipSettings, load_presets, template_set
+from segmodel.vip.settings import VipSettings, dataset_preset, load_presets, template_set
 
 IDENTITY_KEYS = ("name", "arch", "pretrained", "weights", "weights_sha256")
 
@@ -55,6 +55,33 @@ def add_background(vocab: Vocabulary) -> Vocabulary:
     words = load_presets()["background_aliases"]
     line = ", ".join(["background", *words])
     return vocabulary_from_names([line] + [", ".join(a) for a in vocab.aliases], vocab.name)
+
+
+def preset_vocabulary(name: str, aliases: bool = True) -> Vocabulary:
+    """A dataset preset's class file (VIP's alias file, or the single-name one), in label order.
+
+    A background line spelt as stuff words (VOC21, COCO-Object) is named `background`; a repeated
+    first name (VIP's ADE-150 file has two `shower` lines) becomes `shower (2)`, its aliases kept.
+    """
+    from promptbank.vocab import DATA
+
+    entry = dataset_preset(name)
+    path = DATA / "vocab" / entry["alias_vocab" if aliases else "vocab"]
+    lines = [
+        [n.strip() for n in raw.split(",") if n.strip()]
+        for raw in path.read_text(encoding="utf-8").splitlines()
+        if raw.strip()
+    ]
+    settings = VipSettings.preset(name)
+    if settings.background and lines[settings.bg_index][0].lower() != "background":
+        lines[settings.bg_index].insert(0, "background")
+    classes: list[str] = []
+    for names in lines:
+        key, k = names[0], 2
+        while key.lower() in {c.lower() for c in classes}:
+            key, k = f"{names[0]} ({k})", k + 1
+        classes.append(key)
+    return Vocabulary(name=name, classes=classes, aliases=lines)
 
 
 def image_tensor(image) -> torch.Tensor:

@@ -131,3 +131,18 @@ def test_bank_seeded_queries(image, shapes_bank):
     with pytest.raises(EncoderMismatchError, match="tiny-vit"):
         VipSegmenter("tiny-vit", device="cpu", bank=shapes_bank)
     assert {c for c, _ in bank_images(shapes_bank, classes, 1)} == {0, 1, 2}
+
+
+def test_preset_vocabularies_align():
+    from segmodel.vip.segmenter import preset_vocabulary
+
+    for name in load_presets()["datasets"]:
+        full, single = preset_vocabulary(name), preset_vocabulary(name, aliases=False)
+        assert len(full.classes) == len(single.classes), name
+        assert len({c.lower() for c in full.classes}) == len(full.classes), name
+        settings = VipSettings.preset(name)
+        if settings.background:
+            assert full.classes[settings.bg_index].lower().startswith(("background", "clutter")), (
+                name
+            )
+    assert len(preset_vocabulary("voc21").aliases[0]) > 20  # the stuff-word background line
