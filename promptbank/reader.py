@@ -60,14 +60,14 @@ class _Dataset:
         if self.offset is None:
             return self._h5_rows(index)
         if self._array is None or self._pid != os.getpid():
-            self._array = np.memmap(
+            mapped = np.memmap(
                 self.path, mode="r", dtype=self.dtype, offset=self.offset, shape=self.shape
             )
+            self._array = mapped.view(np.ndarray)  # plain ndarray: no memmap subclass overhead
             self._pid = os.getpid()
         return self._array[index]
 
     def _h5_rows(self, index: np.ndarray) -> np.ndarray:
-
         unique, inverse = np.unique(index, return_inverse=True)
         with open_h5(self.path) as f:
             data = f[self.name][unique]
@@ -147,21 +147,31 @@ class Bank:
             f"`dpseg bank info {self.root}` lists its {len(self.classes)} classes"
         )
 
-    def rows(self, dataset: str, classes: list[str]) -> np.ndarray:
-        """One dataset's rows for `classes`, as float32 (C, ...)."""
+    def _groups(self, classes: list[str]) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """(shard, positions in the request, rows in the shard) for each shard involved."""
         idx = np.array([self.index(c) for c in classes], dtype=np.int64)
+        where = self._where[idx]  # (C, 2) shard, row
+        if len(idx) == 1:
+            return [(int(where[0, 0]), np.zeros(1, np.int64), where[:, 1])]
+        groups = []
+        for shard in np.unique(where[:, 0]):
+            pos = np.nonzero(where[:, 0] == shard)[0]
+            groups.append((int(shard), pos, where[pos, 1]))
+        return groups
+
+    def rows(self, dataset: str, classes: list[str], groups=None) -> np.ndarray:
+        """One dataset's rows for `classes`, as float32 (C, ...)."""
         if dataset not in self._shards[0]:
             available = sorted(self._shards[0])
             raise BankError(
                 f"bank {self.root} has no dataset {dataset!r} (has {available}); "
                 "full stage maps are stored only when built with --stage-maps"
             )
-        where = self._where[idx]  # (C, 2) shard, row
+        groups = self._groups(classes) if groups is None else groups
         first = self._shards[0][dataset].shape[1:]
-        out = np.empty((len(idx), *first), dtype=np.float32)
-        for shard in np.unique(where[:, 0]):
-            pos = np.nonzero(where[:, 0] == shard)[0]
-            out[pos] = self._shards[shard][dataset].rows(where[pos, 1])
+        out = np.empty((len(classes), *first), dtype=np.float32)
+        for shard, pos, rows in groups:
+            out[pos] = self._shards[shard][dataset].rows(rows)
         return out
 
     def select(self, classes: list[str]) -> BankSelection:
@@ -169,7 +179,8 @@ class Bank:
         if isinstance(classes, str):
             classes = [classes]
         names = [self.classes[self.index(c)] for c in classes]
-        arrays = {name: self.rows(name, names) for name in POOLED_DATASETS}
+        groups = self._groups(names)
+        arrays = {name: self.rows(name, names, groups) for name in POOLED_DATASETS}
         return BankSelection(classes=names, **arrays)
 
     def maps(self, classes: list[str], stride: int) -> np.ndarray:
