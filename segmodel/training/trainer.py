@@ -1,0 +1,297 @@
+"""The training run: set up, loop, log, checkpoint, resume. One device or many via accelerate.
+
+    from segmodel.training import load_config, train
+    result = train(load_config("configs/shapes_tiny.toml", ["run.steps=50"]))
+
+Prompts are built once before the loop (the bank is memory-mapped and the C training classes are
+selected into device tensors), so no step ever waits on prompt loading. Data comes from a
+DataLoader whose sample order is a pure function of (seed, step) (see `training.data`), so
+`resume=True` continues exactly: model, optimiser, scheduler, data order and RNG.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from segmodel.errors import CheckpointError, ConfigError
+from segmodel.training import state as ckpt
+from segmodel.training.config import TrainConfig, read_toml
+from segmodel.training.data import Augment, StepSampler, TrainSamples, prompt_label_map
+from segmodel.training.optim import build_optimizer, build_scheduler
+
+# settings that may change when resuming (run length, logging, resources)
+RESUMABLE_CHANGES = {"run.steps", "run.checkpoint_every", "run.keep_checkpoints", "run.log_every",
+                     "run.tensorboard", "run.device", "data.workers"}  # fmt: skip
+
+
+@dataclass
+class TrainResult:
+    out: Path  # run folder
+    model_path: Path | None  # OUT/model.safetensors when the run reached its last step
+    steps_done: int  # global step reached
+    losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of this process
+    data_wait: float = 0.0  # mean seconds per step spent waiting for the next batch
+    step_time: float = 0.0  # mean seconds per step in total (wait + compute)
+
+
+def _setup_prompts(config: TrainConfig, encoder: Any, classes: list[str], templates: int):
+    """PromptSet of `classes` from the bank, or text-only prompts (no visual) without one."""
+    from segmodel.prompts import PromptSet, text_prompts
+
+    if config.prompts.bank:
+        from promptbank.reader import open_bank
+
+        return PromptSet.from_bank(open_bank(config.prompts.bank), classes, text_encoder=encoder)
+    from promptbank.vocab import load_templates
+
+    text = text_prompts(encoder, classes, load_templates(templates))  # (C, T, D)
+    c, t, _ = text.shape
+    d4, d8, d16 = encoder.stage_dims[:3]
+    zeros = [np.zeros((c, t, d), np.float32) for d in (d4, d8, d16)]
+    return PromptSet.from_arrays(
+        classes, text, text, *zeros, has_visual=[False] * c, encoder=encoder.identity()
+    )
+
+
+def _setup_data(config: TrainConfig, rank: int, world: int, start: int):
+    from segmodel.datasets import open_dataset
+
+    d = config.data
+    dataset = open_dataset(d.dataset, d.root or None, split=d.split, **d.options)
+    if config.prompts.classes == "seen":
+        if not hasattr(dataset, "seen_classes"):
+            raise ConfigError(f"prompts.classes='seen' needs a dataset with seen classes; "
+                              f"{d.dataset!r} has none (use 'all')")  # fmt: skip
+        classes = list(dataset.seen_classes)
+    else:
+        classes = list(dataset.classes)
+    augment = Augment(d.resize_short, d.max_size, d.crop, d.color_jitter, d.flip,
+                      dataset.ignore_index)  # fmt: skip
+    label_map = prompt_label_map(dataset.classes, classes)
+    identity = bool(np.array_equal(label_map, np.arange(len(dataset.classes))))
+    samples = TrainSamples(dataset, augment, config.run.seed, None if identity else label_map)
+    if config.run.batch_size % world:
+        raise ConfigError(f"run.batch_size={config.run.batch_size} must be divisible by the "
+                          f"{world} processes")  # fmt: skip
+    sampler = StepSampler(start, config.run.steps, config.run.batch_size, rank, world)
+    loader = torch.utils.data.DataLoader(
+        samples, batch_size=config.run.batch_size // world, sampler=sampler,
+        num_workers=d.workers, pin_memory=torch.cuda.is_available(),
+        prefetch_factor=4 if d.workers else None, persistent_workers=False,
+    )  # fmt: skip
+    return dataset, classes, loader
+
+
+def _config_changes(old: dict, new: dict) -> list[str]:
+    changed = []
+    for section, values in new.items():
+        for key, value in values.items():
+            if old.get(section, {}).get(key) != value:
+                changed.append(f"{section}.{key}")
+    return changed
+
+
+def _check_resume(config: TrainConfig, folder: Path) -> None:
+    saved = read_toml((folder / "config.toml").read_text(encoding="utf-8"))
+    current = read_toml(config.to_toml())
+    bad = [k for k in _config_changes(saved, current) if k not in RESUMABLE_CHANGES]
+    if bad:
+        raise ConfigError(f"--resume with changed settings {bad}; only {sorted(RESUMABLE_CHANGES)} "
+                          f"may change (see {folder / 'config.toml'})")  # fmt: skip
+
+
+class _Logger:
+    """JSONL log plus optional TensorBoard, main process only."""
+
+    def __init__(self, out: Path, enabled: bool, tensorboard: bool):
+        self.enabled = enabled
+        self.path = out / "log.jsonl"
+        self.tb = None
+        if enabled and tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tb = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                self.tb = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for key, value in record.items():
+                if key != "step" and isinstance(value, float | int):
+                    self.tb.add_scalar(f"train/{key}", value, record["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> TrainResult:
+    """Runs (or resumes) the training described by `config`; see the module docstring.
+
+    stop_at: save a checkpoint and return once this global step is reached (the schedule still
+    spans `run.steps`); used to split a run into parts.
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    from promptbank.encoder import load_encoder
+    from segmodel.checkpoint import save_model
+    from segmodel.config import build_model, preset_config
+    from segmodel.loss import dpseg_loss
+
+    run = config.run
+    out = Path(run.out)
+    accel = Accelerator(
+        mixed_precision=run.precision, cpu=run.device == "cpu",
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )  # fmt: skip
+    rank, world, main = accel.process_index, accel.num_processes, accel.is_main_process
+
+    folder = ckpt.latest_checkpoint(out) if out.exists() else None
+    if resume and folder is None:
+        raise CheckpointError(f"--resume: no checkpoint in {out}; run without --resume to start")
+    if not resume and folder is not None:
+        raise CheckpointError(f"{out} already holds checkpoints; pass --resume to continue it or "
+                              "set run.out to a new folder")  # fmt: skip
+    if folder is not None:
+        _check_resume(config, folder)
+    start = 0
+    train_state = None
+    if folder is not None:
+        train_state = ckpt.load_train_state(folder)
+        start = int(train_state["step"])
+
+    torch.manual_seed(run.seed)
+    overrides = {k: tuple(v) if isinstance(v, list) else v
+                 for k, v in config.model.overrides.items()}  # fmt: skip
+    model_cfg = preset_config(config.model.preset, **overrides)
+    encoder = load_encoder(model_cfg.encoder, config.model.encoder_weights or None,
+                           random_init=config.model.random_init)  # fmt: skip
+    model = build_model(model_cfg, encoder=encoder)
+    mean = torch.tensor(encoder.mean, device=accel.device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(encoder.std, device=accel.device).view(1, 3, 1, 1) * 255
+
+    dataset, classes, loader = _setup_data(config, rank, world, start)
+    templates = config.prompts.templates or model_cfg.num_templates
+    prompts = _setup_prompts(config, encoder, classes, templates).to(accel.device)
+    del encoder  # the text tower is no longer needed
+
+    optimizer = build_optimizer(model, config.optim)
+    scheduler = build_scheduler(optimizer, config.optim, run.steps)
+    if folder is not None:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(folder / "model.safetensors")))
+        optimizer.load_state_dict(train_state["optimizer"])
+        scheduler.load_state_dict(train_state["scheduler"])
+    model, optimizer = accel.prepare(model, optimizer)
+    if folder is not None:
+        saved_rng = ckpt.load_rng(folder, rank)
+        if saved_rng is not None:
+            ckpt.set_rng_state(saved_rng)
+
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_text(out / "config.toml", config.to_toml())
+    logger = _Logger(out, main, run.tensorboard)
+    extra = {"classes": classes, "dataset": config.data.dataset, "bank": config.prompts.bank}
+
+    def save(step: int) -> None:
+        accel.wait_for_everyone()
+        target = ckpt.checkpoint_dir(out, step)
+        if main:
+            target.mkdir(parents=True, exist_ok=True)
+            save_model(accel.unwrap_model(model), target / "model.safetensors",
+                       extra={**extra, "step": step})  # fmt: skip
+            ckpt.atomic_torch_save({"step": step, "optimizer": optimizer.state_dict(),
+                                    "scheduler": scheduler.state_dict()},
+                                   target / "train_state.pt")  # fmt: skip
+            ckpt.atomic_write_text(target / "config.toml", config.to_toml())
+        accel.wait_for_everyone()
+        ckpt.atomic_torch_save(ckpt.rng_state(), target / f"rng-{rank}.pt")
+        accel.wait_for_everyone()
+        if main:
+            ckpt.mark_latest(out, target, run.keep_checkpoints)
+
+    from segmodel.evaluation import Progress
+
+    last = run.steps if stop_at is None else min(stop_at, run.steps)
+    bar = Progress(last - start, what="steps") if progress and main else None
+    result = TrainResult(out=out, model_path=None, steps_done=start)
+    model.train()
+    waits, totals = [], []
+    interval_loss, interval_n = 0.0, 0
+    batches = iter(loader)
+    step = start
+    tick = time.perf_counter()
+    while step < last:
+        images, labels = next(batches)  # (B, 3, c, c) uint8, (B, c, c) int64
+        got = time.perf_counter()
+        images = (images.to(accel.device, non_blocking=True).float() - mean) / std
+        labels = labels.to(accel.device, non_blocking=True)
+        with accel.autocast():
+            output = model(images, prompts)
+            loss = dpseg_loss(output, labels, dataset.ignore_index,
+                              aux_weight=config.optim.aux_weight,
+                              mask_ignored=config.optim.mask_ignored)  # fmt: skip
+        accel.backward(loss)
+        if config.optim.clip_grad_norm > 0:
+            accel.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        interval_loss += float(loss.detach())
+        interval_n += 1
+        now = time.perf_counter()
+        waits.append(got - tick)
+        totals.append(now - tick)
+        tick = now
+        if step % run.log_every == 0 or step == last:
+            mean_loss = float(accel.reduce(torch.tensor(interval_loss / interval_n,
+                                                        device=accel.device), "mean"))  # fmt: skip
+            result.losses.append((step, mean_loss))
+            recent = slice(-interval_n, None)
+            record = {"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[-1],
+                      "data_wait_s": float(np.mean(waits[recent])),
+                      "step_time_s": float(np.mean(totals[recent])), "time": time.time()}  # fmt: skip
+            logger.write(record)
+            if bar:
+                bar.update(interval_n, extra=f", loss {mean_loss:.4f}, "
+                           f"{record['step_time_s'] * 1000:.0f} ms/step "
+                           f"(data wait {record['data_wait_s'] * 1000:.1f} ms)")  # fmt: skip
+            interval_loss, interval_n = 0.0, 0
+        if step % run.checkpoint_every == 0 or step == last:
+            save(step)
+            tick = time.perf_counter()  # checkpoint time is not step time
+    if bar:
+        bar.close()
+    logger.close()
+    result.steps_done = step
+    if waits:
+        result.data_wait = float(np.mean(waits))
+        result.step_time = float(np.mean(totals))
+    if step >= run.steps and main:
+        final = out / "model.safetensors"
+        save_model(accel.unwrap_model(model), final, extra={**extra, "step": step})
+        result.model_path = final
+    accel.wait_for_everyone()
+    return result

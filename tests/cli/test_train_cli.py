@@ -1,0 +1,46 @@
+"""`dpseg train` through the real console script: a tiny run, a resume, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import tomllib
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+DPSEG = Path(sys.executable).with_name("dpseg")
+TINY = ["--set", "model.overrides.image_size=64", "--set", "data.options.size=64",
+        "--set", "data.options.length=16", "--set", "data.crop=64", "--set",
+        "data.resize_short=64", "--set", "run.batch_size=2", "--set", "data.workers=1",
+        "--set", "run.log_every=1", "--set", "run.checkpoint_every=2"]  # fmt: skip
+
+
+def _train(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the test box is shared
+    return subprocess.run([str(DPSEG), "train", str(CONFIGS / "shapes_tiny.toml"), *args],
+                          capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
+
+
+def test_train_then_resume_longer(tmp_path):
+    out = tmp_path / "run"
+    proc = _train(*TINY, "--set", f"run.out={out}", "--set", "run.steps=2")
+    assert proc.returncode == 0, proc.stderr
+    assert "trained 2 steps" in proc.stdout and "steps/s" in proc.stderr
+    assert (out / "model.safetensors").is_file()
+    proc = _train(*TINY, "--set", f"run.out={out}", "--set", "run.steps=4", "--resume", "-q")
+    assert proc.returncode == 0, proc.stderr
+    steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4]
+    saved = tomllib.loads((out / "checkpoints" / "step-000004" / "config.toml").read_text())
+    assert saved["run"]["steps"] == 4 and saved["run"]["out"] == str(out)
+
+
+def test_train_errors_are_one_line(tmp_path):
+    proc = _train("--set", "run.stepz=3")
+    assert proc.returncode == 1
+    assert "unknown settings ['stepz'] in [run]" in proc.stderr
+    proc = _train("--set", f"run.out={tmp_path}/none", "--resume")
+    assert proc.returncode == 1 and "no checkpoint in" in proc.stderr
