@@ -95,6 +95,8 @@ class PromptSet:
         return getattr(self, f"visual_s{stride}")
 
     def to(self, device: str | torch.device) -> PromptSet:
+        if self.text.device == torch.device(device):
+            return self
         moved = {f: getattr(self, f).to(device) for f in (*FIELDS, "has_visual")}
         return replace(self, **moved)
 

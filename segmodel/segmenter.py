@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from segmodel.errors import InputError, SegmodelError
+from segmodel.errors import InputError, PromptError, SegmodelError
 from segmodel.model.dpseg import DPSeg
 from segmodel.model.inference import predict
 from segmodel.model.refine import RefineSettings
@@ -60,6 +60,12 @@ class Segmenter:
             bank = open_bank(bank)
         device = torch.device(device) if device else next(model.parameters()).device
         check_encoder(model.encoder_identity, bank.encoder, what=f"bank {bank.root}")
+        if len(bank.templates) != model.config.num_templates:
+            raise PromptError(
+                f"bank {bank.root} has {len(bank.templates)} templates but the model was built "
+                f"with num_templates={model.config.num_templates}; rebuild the bank with "
+                f"--templates {model.config.num_templates} or use a matching model"
+            )
         if encoder is not None:
             check_encoder(model.encoder_identity, encoder.identity(), what="prompt encoder")
             encoder = encoder.to(device)

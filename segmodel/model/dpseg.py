@@ -143,7 +143,7 @@ class DPSeg(nn.Module):
         topk = cfg.topk if topk is None else (topk or None)
         chunk = cfg.class_chunk if chunk is None else chunk
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
-        ready = self._prepare(prompts)
+        ready = self._prepare(prompts.to(features.dense.device))
         num_classes = prompts.num_classes
         cost = prompt_cost(cfg, features.dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
         x = self.embed(cost)  # (B, C, d_F, h, w)

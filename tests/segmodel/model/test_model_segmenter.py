@@ -8,7 +8,7 @@ from PIL import Image
 
 from promptbank.encoder import load_encoder
 from segmodel import RefineSettings, Segmenter, build_model
-from segmodel.errors import EncoderMismatchError, InputError
+from segmodel.errors import EncoderMismatchError, InputError, PromptError
 from segmodel.model.refine import refine_prompts
 
 
@@ -102,3 +102,8 @@ def test_bank_from_another_encoder_is_refused(bank):
     model = build_model("tiny", encoder=other)
     with pytest.raises(EncoderMismatchError, match=r"tiny \(random-init:seed0\).*seed1"):
         Segmenter(model, bank)
+
+
+def test_bank_with_other_template_count_is_refused(bank):
+    with pytest.raises(PromptError, match="num_templates=3"):
+        Segmenter(tiny_model(num_templates=3), bank)
