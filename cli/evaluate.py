@@ -76,13 +76,15 @@ def evaluate(
     elif checkpoint is not None:
         results = _eval_checkpoint(
             checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device,
-            limit, quiet,
+            limit, quiet, ignore,
         )  # fmt: skip
     else:
         raise EvalUsageError(
             "dpseg eval needs --pred DIR --gt DIR --classes FILE, or --checkpoint CKPT "
             "--dataset NAME --data-root DIR --bank DIR"
         )
+    if not evaluation.is_main_process():
+        return  # under accelerate launch, rank 0 writes the (already summed) results
     json_path, _ = evaluation.write_results(results, out)
     typer.echo(f"{evaluation.format_summary(results)} -> {json_path}")
 
@@ -111,8 +113,9 @@ def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, q
 
 
 def _eval_checkpoint(
-    checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet
-) -> dict:
+    checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet,
+    ignore,
+) -> dict:  # fmt: skip
     missing = [flag for flag, value in (("--dataset", dataset), ("--bank", bank)) if value is None]
     if missing:
         raise EvalUsageError(f"model mode needs {' and '.join(missing)} besides --checkpoint")
@@ -130,4 +133,5 @@ def _eval_checkpoint(
         device=device,
         limit=limit,
         progress=not quiet,
+        dataset_options={"ignore_index": ignore} if dataset == "folder" else None,
     )

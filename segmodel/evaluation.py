@@ -258,6 +258,10 @@ def results_markdown(results: dict[str, Any]) -> str:
         f"| {_md_escape(name)} | {_fmt(v['IoU'])} | {_fmt(v['ACC'])} |"
         for name, v in results["per_class"].items()
     ]
+    if "harmonic_mIoU" in results:
+        pairs = [(k, results[k]) for k in ("seen_mIoU", "unseen_mIoU", "harmonic_mIoU")]
+        lines += ["", "| " + " | ".join(k for k, _ in pairs) + " |", "|---:|---:|---:|"]
+        lines += ["| " + " | ".join(_fmt(v) for _, v in pairs) + " |"]
     lines += ["", "`-`: class absent under this protocol (no ground-truth pixel), not averaged."]
     return "\n".join(lines) + "\n"
 
@@ -269,14 +273,91 @@ def _md_escape(text: str) -> str:
 def format_summary(results: dict[str, Any]) -> str:
     """One line for the terminal: the four headline numbers."""
     keys: Iterable[str] = ("mIoU", "fwIoU", "mACC", "pACC")
+    if "harmonic_mIoU" in results:
+        keys = (*keys, "seen_mIoU", "unseen_mIoU")
     return ", ".join(f"{k} {_fmt(results[k])}" for k in keys) + f" ({results['protocol']})"
 
 
+def _pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_main_process() -> bool:
+    """False on every process but rank 0 of an initialised torch.distributed run."""
+    return _dist_rank_world()[0] == 0
+
+
 def evaluate_checkpoint(
-    checkpoint: Path, dataset: str, data_root: Path | None, bank: Path, **kwargs: Any
+    checkpoint: Path,
+    dataset: str,
+    data_root: Path | None,
+    bank: Path,
+    *,
+    split: str = "val",
+    inference: int = 1,
+    sliding: bool = False,
+    protocol: str = "detectron2",
+    device: str = "auto",
+    limit: int | None = None,
+    progress: bool = True,
+    dataset_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Model mode of `dpseg eval` (lands with the model)."""
-    raise EvaluationError(
-        "evaluating a checkpoint needs the DPSeg model, which this build does not have yet; "
-        "save label maps and use --pred/--gt instead"
+    """Model mode of `dpseg eval`: a saved DPSeg on a benchmark, with prompts from `bank`.
+
+    Uses SED's test transform (short side 640, whole image resized to the model's input,
+    sigmoid, bilinear back to the image, argmax) or sliding windows. Under `accelerate launch`
+    each process scores its share of the images and the confusion matrices are summed.
+    """
+    from segmodel.checkpoint import load_model
+    from segmodel.datasets import open_dataset
+    from segmodel.segmenter import Segmenter
+
+    if inference not in (1, 2):
+        raise EvaluationError(f"--inference {inference}: expected 1 or 2")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        from accelerate import PartialState
+
+        device = str(PartialState().device)  # initialises torch.distributed
+    device = _pick_device(device)
+    data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
+    segmenter = Segmenter(load_model(checkpoint, device), bank, device)
+    classes = list(data.classes)
+    mode = "slide" if sliding else "resize"
+
+    def predict(image: np.ndarray) -> np.ndarray:
+        return segmenter.segment(image, classes, inference=inference, mode=mode).labels
+
+    source = {
+        "checkpoint": str(checkpoint),
+        "dataset": dataset,
+        "split": split,
+        "bank": str(bank),
+        "inference": inference,
+        "mode": mode,
+    }
+    results = evaluate_model(
+        predict, data, protocol=protocol, limit=limit, progress=progress, source=source
     )
+    results.update(seen_unseen(results, data))
+    return results
+
+
+def seen_unseen(results: dict[str, Any], dataset: Any) -> dict[str, Any]:
+    """mIoU over the dataset's seen and unseen classes and their harmonic mean (when defined)."""
+    seen = getattr(dataset, "seen_classes", None)
+    unseen = getattr(dataset, "unseen_classes", None)
+    if not seen or not unseen:
+        return {}
+
+    def mean_iou(names: Sequence[str]) -> float | None:
+        values = [results["per_class"][n]["IoU"] for n in names if n in results["per_class"]]
+        values = [v for v in values if v is not None]
+        return sum(values) / len(values) if values else None
+
+    s, u = mean_iou(seen), mean_iou(unseen)
+    h = 2 * s * u / (s + u) if s is not None and u is not None and s + u > 0 else None
+    return {"seen_mIoU": s, "unseen_mIoU": u, "harmonic_mIoU": h}

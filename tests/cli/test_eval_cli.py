@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,44 @@ def test_eval_help_does_not_import_numpy():
         "assert 'numpy' not in sys.modules and 'torch' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint_and_bank(tmp_path_factory):
+    """A shapes bank (2 templates) and a random tiny DPSeg saved with the same encoder."""
+    import torch
+
+    from promptbank.build import build_bank
+    from segmodel import build_model, save_model
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the test box is shared
+    root = tmp_path_factory.mktemp("model-eval")
+    bank = build_bank("shapes", root / "bank", generator="procedural", encoder="tiny",
+                      templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model("tiny", num_templates=2, image_size=64)
+    yield save_model(model, root / "model.safetensors"), bank
+    torch.set_num_threads(threads)
+
+
+def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_path):
+    checkpoint, bank = tiny_checkpoint_and_bank
+    out = tmp_path / "out"
+    env = {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [str(DPSEG), "eval", "--checkpoint", str(checkpoint), "--dataset", "shapes", "--bank",
+         str(bank), "--limit", "3", "--device", "cpu", "--inference", "2", "--out", str(out)],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["images"] == 3 and results["source"]["inference"] == 2
+    assert results["num_classes"] == 13 and 0.0 <= results["pACC"] <= 100.0
+    assert {"seen_mIoU", "unseen_mIoU", "harmonic_mIoU"} <= set(results)
+    assert "seen_mIoU" in (out / "results.md").read_text()
+
+
+def test_eval_checkpoint_mode_names_missing_options(tmp_path):
+    proc = _run("--checkpoint", str(tmp_path / "x.safetensors"), "--out", str(tmp_path))
+    assert proc.returncode == 1 and "needs --dataset and --bank" in proc.stderr
