@@ -74,3 +74,19 @@ def test_resume_equals_uninterrupted_run(tmp_path):
 def test_resume_without_checkpoint_is_an_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         train(_config(tmp_path, "none"), resume=True, progress=False)
+
+
+def test_training_reads_dual_prompts_from_a_bank(tmp_path):
+    from promptbank.build import build_bank
+    from segmodel.checkpoint import read_header
+
+    bank = build_bank("shapes", tmp_path / "bank", generator="procedural", encoder="tiny",
+                      templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+    result = train(_config(tmp_path, "banked", f"prompts.bank={bank}", "run.steps=2"),
+                   progress=False)  # fmt: skip
+    assert result.steps_done == 2 and all(
+        torch.isfinite(torch.tensor([x for _, x in result.losses]))
+    )
+    extra = read_header(result.model_path)["extra"]
+    assert extra["bank"] == str(bank) and "red circle" in extra["classes"]
+    assert "yellow star" not in extra["classes"]  # prompts.classes = "seen"
