@@ -107,3 +107,18 @@ def test_bank_from_another_encoder_is_refused(bank):
 def test_bank_with_other_template_count_is_refused(bank):
     with pytest.raises(PromptError, match="num_templates=3"):
         Segmenter(tiny_model(num_templates=3), bank)
+
+
+def test_redecode_detected_keeps_pass_one_for_the_others():
+    from segmodel.model.inference import predict
+
+    model = tiny_model().eval()
+    prompts = random_prompts(6)
+    images = torch.randn(2, 3, 128, 128, generator=torch.Generator().manual_seed(5))
+    one, _ = predict(model, images, prompts, inference=1)
+    refine = RefineSettings(source="features", redecode="detected")
+    two, detected = predict(model, images, prompts, inference=2, refine=refine)
+    for b, found in enumerate(detected):
+        others = [c for c in range(6) if c not in found]
+        assert found and torch.equal(two[b, others], one[b, others])
+        assert not torch.equal(two[b, found], one[b, found])
