@@ -56,7 +56,7 @@ class _Dataset:
         return state
 
     def rows(self, index: np.ndarray) -> np.ndarray:
-        """Rows `index` (any order, repeats allowed) as stored (float16)."""
+        """Rows `index` (any order, repeats allowed) as stored (float16; a view when consecutive)."""
         if self.offset is None:
             return self._h5_rows(index)
         if self._array is None or self._pid != os.getpid():
@@ -65,6 +65,9 @@ class _Dataset:
             )
             self._array = mapped.view(np.ndarray)  # plain ndarray: no memmap subclass overhead
             self._pid = os.getpid()
+        first = int(index[0])
+        if len(index) == 1 or np.array_equal(index, np.arange(first, first + len(index))):
+            return self._array[first : first + len(index)]  # a view: the caller's cast is the copy
         return self._array[index]
 
     def _h5_rows(self, index: np.ndarray) -> np.ndarray:
