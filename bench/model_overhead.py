@@ -5,7 +5,8 @@ model, parameters and time per image, measured side by side.
     .venv/bin/python bench/model_overhead.py --classes 150 --size 384
 
 Text-only = prompt_mode="text" with SED's upsampled cost-volume skip path in every stage. Random
-weights; the same image and prompts for every configuration.
+weights; the same image and prompts for every configuration. Times are CPU seconds of this
+process (robust to other work sharing the machine), best of --repeats.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=768)
     parser.add_argument("--classes", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     name = {"tiny": "tiny", "base": "convnext_base_w_320", "large": "convnext_large_d_320"}
@@ -47,7 +48,7 @@ def main() -> None:
         f"best of {args.repeats}"
     )
     print(
-        f"{'configuration':28s} {'params M':>9s} {'decoder M':>9s} {'s/image':>8s} "
+        f"{'configuration':28s} {'params M':>9s} {'decoder M':>9s} {'CPU s/img':>9s} "
         f"{'decode s':>8s} {'time x':>6s}"
     )
     base = None
@@ -72,16 +73,16 @@ def main() -> None:
         with torch.no_grad():
             model(image, prompts)  # warm-up
             for _ in range(args.repeats):
-                start = time.perf_counter()
+                start = time.process_time()
                 features = model.encode(image)
-                mid = time.perf_counter()
+                mid = time.process_time()
                 model.decode(features, prompts)
-                end = time.perf_counter()
+                end = time.process_time()
                 total, decode = min(total, end - start), min(decode, end - mid)
         base = base or total
         print(
             f"{label:28s} {count(model.parameters()):9.2f} "
-            f"{count(model.decoder_parameters()):9.3f} {total:8.2f} {decode:8.2f} "
+            f"{count(model.decoder_parameters()):9.3f} {total:9.2f} {decode:8.2f} "
             f"{total / base:6.2f}",
             flush=True,
         )

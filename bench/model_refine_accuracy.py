@@ -61,7 +61,7 @@ def train(bank, encoder, steps: int, out: Path):
     ]
     opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     data = batches(ShapesDataset("train", size=128, length=2000), encoder, 128, 4)
-    start = time.perf_counter()
+    start = time.process_time()
     for step in range(steps):
         images, labels = next(data)
         loss = dpseg_loss(model(images, prompts), remap[labels])
@@ -69,7 +69,7 @@ def train(bank, encoder, steps: int, out: Path):
         loss.backward()
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            rate = (step + 1) / (time.perf_counter() - start)
+            rate = (step + 1) / (time.process_time() - start)
             print(f"step {step} loss {loss.item():.4f} ({rate:.1f} it/s)", flush=True)
     save_model(model, out)
     return model.eval()
@@ -82,9 +82,9 @@ def evaluate(model, bank, encoder, refine, inference: int, images: int) -> dict:
     seconds = 0.0
     for _ in range(images // 4):
         x, labels = next(data)
-        start = time.perf_counter()
+        start = time.process_time()
         probs, _ = predict(model, x, prompts, inference=inference, refine=refine, encoder=encoder)
-        seconds += time.perf_counter() - start
+        seconds += time.process_time() - start
         up = F.interpolate(probs, size=labels.shape[-2:], mode="bilinear", align_corners=False)
         for pred, gt in zip(up.argmax(1).numpy(), labels.numpy()):
             matrix.update(pred, gt)
