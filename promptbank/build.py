@@ -292,6 +292,11 @@ class _Builder:
                 [it.prompt for it in batch], [it.seed for it in batch], **self.gen_args
             )
             self.gen_seconds += time.perf_counter() - t0
+            if len(out) != len(batch):
+                raise BankError(
+                    f"generator {self.s.generator.name!r} returned {len(out)} images for "
+                    f"{len(batch)} prompts; it must return one image per prompt"
+                )
             for it, image in zip(batch, out):
                 images[it.class_index].append((it, image))
             self.generated += len(batch)

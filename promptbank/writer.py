@@ -38,6 +38,7 @@ from promptbank.format import (
 )
 from promptbank.shards import ImageSample, ImageShardWriter, encode_png, read_samples
 
+OURS = {".build", IMAGES_DIR, FEATURES_DIR, MANIFEST}  # what a bank directory may hold
 MAX_PENDING = 64  # queued writer tasks before the producer waits (bounds memory)
 
 
@@ -68,7 +69,7 @@ class BuildDir:
                     f"{self.root} is being built with other shard sizes; rerun with the same "
                     "--classes-per-shard, or use another --out"
                 )
-        elif self.root.is_dir() and any(p.name != ".build" for p in self.root.iterdir()):
+        elif self.root.is_dir() and any(p.name not in OURS for p in self.root.iterdir()):
             if not manifest.is_file():
                 raise BankError(
                     f"--out {self.root} is not empty and holds no bank; give a new or empty directory"

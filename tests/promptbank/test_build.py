@@ -168,3 +168,26 @@ def test_bad_inputs(shapes_bank, tmp_path):
     with pytest.raises(BankError, match="--images-per-template 0"):
         run_build("shapes", tmp_path / "k", **{**BANK_RECIPE, "images_per_template": 0})
     assert not (tmp_path / "g").exists() and not (tmp_path / "k").exists()
+
+
+def test_stage_maps_on_request(shapes_bank, tmp_path):
+    one_thread()
+    vocab = tmp_path / "two.txt"
+    vocab.write_text("sky\nred circle\n")
+    options = {**BANK_RECIPE, "stage_maps": True, "encode_size": 64}
+    plan = plan_build(vocab, **options)
+    bank = open_bank(run_build(vocab, tmp_path / "maps", **options).path)
+    maps = bank.maps(["red circle"], 8)
+    assert maps.shape == (1, 2, 2, 64, 8, 8)  # (C, T, K, D8, 64/8, 64/8)
+    np.testing.assert_allclose(
+        maps.mean(axis=(2, 4, 5)), bank.select(["red circle"]).visual_s8, atol=2e-3
+    )
+    stored = sum(
+        int(np.prod(d["shape"])) * 2
+        for s in bank.manifest["shards"]
+        for d in s["datasets"].values()
+    )
+    assert plan["bytes"]["features"] == stored  # the dry-run estimate is exact for features
+    assert verify_bank(bank.root).ok
+    with pytest.raises(BankError, match="no dataset 'maps_s4'.*--stage-maps"):
+        open_bank(shapes_bank).maps(["sky"], 4)
