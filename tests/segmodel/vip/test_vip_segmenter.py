@@ -146,3 +146,54 @@ def test_preset_vocabularies_align():
                 name
             )
     assert len(preset_vocabulary("voc21").aliases[0]) > 20  # the stuff-word background line
+
+
+class ColourBackbone:
+    """A minimal DenseBackbone (what a dino.txt port provides): mean colour per 8x8 patch as
+    the dense map, and text embeddings that name a colour channel."""
+
+    name, embed_dim, stride = "colour", 3, 8
+    mean, std = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+    def identity(self):
+        return {"name": self.name}
+
+    def encode_dense(self, x):
+        import torch.nn.functional as F
+
+        from segmodel.vip.backbones import DenseFeatures
+
+        dense = F.avg_pool2d(x, self.stride) + 4.0  # (B, 3, h, w), positive after the shift
+        return DenseFeatures(dense, dense.mean(dim=(2, 3)), dense)
+
+    def encode_text(self, prompts):
+        import torch
+
+        channel = {"red": 0, "green": 1, "blue": 2}
+        return torch.stack(
+            [torch.eye(3)[next(v for k, v in channel.items() if k in p)] for p in prompts]
+        )
+
+
+def test_custom_backbone_plugs_in():
+    from segmodel.vip.backbones import DenseBackbone
+
+    backbone = ColourBackbone()
+    assert isinstance(backbone, DenseBackbone)
+    image = np.zeros((64, 96, 3), dtype=np.uint8)
+    image[:, :32, 0] = 255  # red | green | blue thirds
+    image[:, 32:64, 1] = 255
+    image[:, 64:, 2] = 255
+    seg = VipSegmenter(
+        backbone,
+        device="cpu",
+        short_side=None,
+        crop=32,
+        stride=16,
+        templates="single",
+        evolve_steps=1,
+    )
+    labels = seg.segment(image, ["red", "green", "blue"]).labels
+    assert labels.shape == (64, 96)
+    assert (labels[:, 4:28] == 0).all() and (labels[:, 36:60] == 1).all()
+    assert (labels[:, 68:92] == 2).all()
