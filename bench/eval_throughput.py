@@ -2,15 +2,14 @@
 
 1. `ConfusionMatrix.update` on in-memory maps (ADE-150- and ADE-847-sized class counts).
 2. `dpseg eval --pred` end to end on synthetic PNG label maps: 1 vs 2 loader threads.
-3. Model mode (`evaluate_model`) with the tiny DPSeg on the shapes world, when the model exists.
+3. Model mode (`evaluate_model` + `Segmenter`) with a random tiny DPSeg on the shapes world.
 
-Usage: .venv/bin/python bench/eval_throughput.py [--images 48] [--side 512]
+Usage: .venv/bin/python bench/eval_throughput.py [--images 48] [--side 512] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -67,35 +66,51 @@ def bench_folders(n: int, side: int) -> dict[str, float]:
 
 
 def bench_model(n: int) -> dict[str, float]:
-    try:
-        from segmodel.evaluation import model_predictor
-    except ImportError:
-        return {}
+    """dpseg eval --checkpoint path: random tiny DPSeg + a shapes bank, shapes val at 128 px."""
     import torch
 
+    from promptbank.build import build_bank
+    from segmodel import Segmenter, build_model
     from segmodel.datasets import open_dataset
+    from segmodel.evaluation import evaluate_model
 
-    torch.manual_seed(0)
-    dataset = open_dataset("shapes", None, split="val", length=n, size=128)
-    predict = model_predictor("tiny", dataset.classes, device="cpu")
-    predict(dataset[0]["image"])  # warm-up
-    start = time.perf_counter()
-    for i in range(n):
-        predict(dataset[i]["image"])
-    return {"model mode, tiny DPSeg, shapes 128 px": n / (time.perf_counter() - start)}
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        bank = build_bank("shapes", Path(tmp, "bank"), generator="procedural", encoder="tiny",
+                          templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+        torch.manual_seed(0)
+        segmenter = Segmenter(build_model("tiny", num_templates=2), bank, "cpu")
+        data = open_dataset("shapes", None, split="val", length=n, size=128)
+        for inference in (1, 2):
+
+            def predict(image, inference=inference):
+                return segmenter.segment(image, data.classes, inference=inference).labels
+
+            predict(data[0]["image"])  # warm-up
+            start = time.perf_counter()
+            evaluate_model(predict, data, progress=False)
+            rates[f"model mode, tiny, shapes 128 px, inference {inference}"] = n / (
+                time.perf_counter() - start
+            )
+    return rates
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=48)
     parser.add_argument("--side", type=int, default=512)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     rates = {}
     rates.update(bench_update(args.images, args.side))
     rates.update(bench_folders(args.images, args.side))
     rates.update(bench_model(min(args.images, 16)))
     base = next(iter(rates.values()))
-    print(f"{args.images} images of {args.side}x{args.side * 4 // 3} px", file=sys.stderr)
+    print(f"{args.images} label maps of {args.side}x{args.side * 4 // 3 // 8 * 8} px; "
+          f"{torch.get_num_threads()} torch thread(s)")  # fmt: skip
     for name, rate in rates.items():
         print(f"{name:<45} {rate:8.1f} images/s  ({rate / base:5.2f}x the first row)")
 
