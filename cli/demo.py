@@ -1,4 +1,10 @@
-"""`dpseg demo`: the main job on the embedded default (the shapes world), end to end on a CPU."""
+"""`dpseg demo`: the main job on the embedded default (the shapes world), end to end on a CPU.
+
+Steps (see `cli.demo_steps`): build the shapes bank, train DPSeg-tiny with dual prompts and a
+text-only baseline the same way, score text only, dual inference I and dual inference II on the val
+scenes, draw overlays, write results.json / results.md and print the table. No torch at module
+level: `dpseg --help` must stay light.
+"""
 
 from __future__ import annotations
 
@@ -10,55 +16,59 @@ import typer
 def demo(
     out: Path = typer.Option(Path("runs/demo"), "--out", help="Folder for every output."),
     device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda:0."),
+    quick: bool = typer.Option(
+        False, "--quick", help="Every step at toy size (under a minute): a smoke test, no science."
+    ),
 ) -> None:
     """Run the shapes-world demo end to end and print what it measured.
 
+    Re-running with the same --out reuses the bank and finished models.
+
     Example: dpseg demo --out runs/demo
     """
-    import json
     import time
 
-    import torch
+    from cli import demo_steps as steps
 
-    from promptbank.encoder import load_encoder
-    from promptbank.generator import load_generator
-
+    settings = steps.DemoSettings.quick() if quick else steps.DemoSettings()
+    wall, cpu = time.perf_counter(), steps.cpu_seconds()
+    timing: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)
-    classes = ["red circle", "blue square", "green triangle", "grass", "sky", "water"]
-    prompts = [f"a photo of a {name}." for name in classes]
-    start = time.perf_counter()
-    generator = load_generator("tiny-sd", device=device)
-    images = generator.generate(
-        prompts, list(range(len(prompts))), resolution=64, steps=2, guidance=7.5
+    bank_dir = out / "bank"
+
+    t = steps.stage(
+        1, 5, f"building the shapes bank in {bank_dir} (procedural generator, tiny CLIP)"
     )
-    encoder = load_encoder("tiny", device=device)
-    with torch.no_grad():
-        visual = torch.nn.functional.normalize(
-            encoder.encode_image(encoder.preprocess(images)).pooled, dim=-1
-        )
-        text = torch.nn.functional.normalize(encoder.encode_text(prompts), dim=-1)
-    similarity = (text @ visual.T).tolist()  # (C, C) text-to-image cosine
-    sheet = _sheet(images)
-    sheet.save(out / "generated.png")
-    result = {
-        "classes": classes,
-        "text_image_cosine": similarity,
-        "seconds": round(time.perf_counter() - start, 2),
+    bank = steps.build_shapes_bank(settings, bank_dir, device)
+    timing["bank_seconds"] = steps.done(t, "bank ready")
+
+    t = steps.stage(2, 5, "training DPSeg-tiny with dual (text + visual) prompts")
+    dual = steps.train_model(settings, bank, out / "dual", "dual", device)
+    timing["train_dual_seconds"] = steps.done(t, f"dual model -> {dual}")
+
+    t = steps.stage(3, 5, "training the text-only baseline the same way")
+    text = steps.train_model(settings, bank, out / "text_only", "text", device)
+    timing["train_text_seconds"] = steps.done(t, f"text-only model -> {text}")
+
+    t = steps.stage(4, 5, f"scoring {settings.val_scenes} val scenes (text only, dual I, dual II)")
+    rows = {
+        "text_only": steps.evaluate_row(settings, bank, text, 1, device),
+        "dual_inference1": steps.evaluate_row(settings, bank, dual, 1, device),
+        "dual_inference2": steps.evaluate_row(settings, bank, dual, 2, device),
     }
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(out / "results.json")
+    timing["eval_seconds"] = steps.done(t, "scored")
+
+    t = steps.stage(5, 5, "drawing overlays of val scenes next to their ground truth")
+    pictures = steps.write_overlays(settings, bank, dual, text, out / "overlays", device)
+    timing["overlay_seconds"] = steps.done(t, f"{len(pictures)} pictures -> {out / 'overlays'}")
+
+    timing["wall_seconds"] = time.perf_counter() - wall
+    timing["cpu_seconds"] = steps.cpu_seconds() - cpu
+    steps.write_results(rows, settings, out, timing)
+    gain = rows["dual_inference1"]["unseen_miou"] - rows["text_only"]["unseen_miou"]
+    typer.echo(steps.table(rows))
     typer.echo(
-        f"generated {len(images)} images with tiny-sd, encoded with tiny CLIP "
-        f"in {result['seconds']} s -> {out}/generated.png, {out}/results.json"
+        f"\nvisual prompts on unseen classes: {gain:+.1f} mIoU; "
+        f"{timing['wall_seconds']:.0f} s wall, {timing['cpu_seconds']:.0f} s CPU"
     )
-
-
-def _sheet(images):
-    from PIL import Image
-
-    w, h = images[0].size
-    sheet = Image.new("RGB", (w * len(images), h))
-    for i, image in enumerate(images):
-        sheet.paste(image, (i * w, 0))
-    return sheet
+    typer.echo(f"-> {out / 'results.json'}, {out / 'results.md'}, {out / 'overlays.png'}")

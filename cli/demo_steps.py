@@ -1,0 +1,309 @@
+"""The shapes-world demo as named steps: bank -> train dual and text-only -> evaluate -> pictures.
+
+    settings = DemoSettings()                    # or DemoSettings.quick() for tests
+    bank = build_shapes_bank(settings, out / "bank")
+    dual = train_model(settings, bank, out / "dual", "dual")
+    text = train_model(settings, bank, out / "text_only", "text")
+    rows = evaluate_rows(settings, bank, dual, text)
+    write_overlays(settings, bank, dual, text, out / "overlays")
+    write_results(rows, settings, out)
+
+Lives in `cli` because building a bank needs the generator side (`promptbank.build`), which the
+`segmodel` library never imports. Every step skips work an earlier run already finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CONFIG = Path(__file__).resolve().parent.parent / "configs" / "shapes_tiny.toml"
+ROWS = ("text_only", "dual_inference1", "dual_inference2")  # results.json keys, table order
+LABELS = {"text_only": "text only", "dual_inference1": "dual, inference I",
+          "dual_inference2": "dual, inference II"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    """Everything the demo varies. Training settings not named here come from the TOML config."""
+
+    templates: int = 8  # T, ImageNet templates per class in the bank (= model num_templates)
+    images_per_template: int = 2  # K, procedural images per (class, template)
+    bank_resolution: int = 128  # side of the generated prompt images
+    steps: int = 0  # training steps per model (0 = the config's run.steps)
+    batch_size: int = 0  # training batch (0 = the config's run.batch_size)
+    train_scenes: int = 0  # train-split scenes (0 = the config's data.options.length)
+    val_scenes: int = 200  # val-split scenes scored for the table
+    overlay_scenes: int = 4  # val scenes drawn side by side with ground truth
+    workers: int = -1  # DataLoader workers (-1 = the config's data.workers)
+    extra: tuple[str, ...] = ()  # more `section.key=value` training overrides
+
+    @classmethod
+    def quick(cls) -> DemoSettings:
+        """Every step at toy size (well under a minute on a CPU): for tests, not for numbers."""
+        return cls(
+            templates=2,
+            images_per_template=1,
+            bank_resolution=64,
+            steps=4,
+            batch_size=2,
+            train_scenes=16,
+            val_scenes=4,
+            overlay_scenes=2,
+            workers=0,
+            extra=("model.overrides.image_size=64", "data.options.size=64", "data.crop=64",
+                   "data.resize_short=64", "model.overrides.visual_cost_prototypes=1"),
+        )  # fmt: skip
+
+
+def stage(number: int, total: int, text: str) -> float:
+    """Announce a step on stderr; returns its start time."""
+    print(f"[{number}/{total}] {text}", file=sys.stderr, flush=True)
+    return time.perf_counter()
+
+
+def done(start: float, text: str) -> float:
+    seconds = time.perf_counter() - start
+    print(f"      {text} ({seconds:.0f} s)", file=sys.stderr, flush=True)
+    return seconds
+
+
+# --- step 1: the bank --------------------------------------------------------------------------
+def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu") -> Path:
+    """The `shapes` vocabulary drawn by the `procedural` generator, encoded by the tiny CLIP.
+
+    An earlier complete build with the same recipe is reused; an interrupted one resumes."""
+    from promptbank.build import run_build
+
+    if (folder / "manifest.json").is_file():
+        print(f"      reusing the bank in {folder} (resumes or checks it)", file=sys.stderr)
+    report = run_build(
+        "shapes",
+        folder,
+        generator="procedural",
+        encoder="tiny",
+        templates=settings.templates,
+        images_per_template=settings.images_per_template,
+        resolution=settings.bank_resolution,
+        steps=1,
+        guidance=0.0,
+        device=device,
+        progress=True,
+    )
+    if not report.complete:
+        raise RuntimeError(f"bank build in {folder} did not complete")
+    return folder
+
+
+# --- step 2: training --------------------------------------------------------------------------
+def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str, device: str):
+    """The TrainConfig of one demo model: shapes_tiny.toml + the demo's settings.
+
+    mode: dual (text + visual prompts, visual cost volumes) or text (the SED-like baseline: text
+    prompts only, upsampled text costs instead of visual ones). Both read the bank's text."""
+    from segmodel.training import load_config
+
+    sets = [
+        f"run.out={json.dumps(str(folder))}",
+        f"prompts.bank={json.dumps(str(bank))}",
+        f"model.overrides.num_templates={settings.templates}",
+        "run.tensorboard=false",
+        f"run.device={json.dumps('cpu' if device == 'cpu' else 'auto')}",
+    ]
+    if settings.steps:
+        sets.append(f"run.steps={settings.steps}")
+        sets.append(f"run.checkpoint_every={settings.steps}")
+    if settings.batch_size:
+        sets.append(f"run.batch_size={settings.batch_size}")
+    if settings.train_scenes:
+        sets.append(f"data.options.length={settings.train_scenes}")
+    if settings.workers >= 0:
+        sets.append(f"data.workers={settings.workers}")
+    sets += list(settings.extra)
+    if mode == "text":
+        sets += [
+            'model.overrides.prompt_mode="text"',
+            'model.overrides.visual_cost=["upsample", "upsample", "upsample"]',
+            "model.overrides.visual_cost_prototypes=1",
+        ]
+    elif mode != "dual":
+        raise ValueError(f"mode {mode!r}: expected dual or text")
+    return load_config(CONFIG, sets)
+
+
+def train_model(
+    settings: DemoSettings, bank: Path, folder: Path, mode: str, device: str = "cpu"
+) -> Path:
+    """Train one model into `folder` (reused when an earlier run finished with the same config,
+    resumed when it stopped part way); returns its model.safetensors."""
+    from segmodel.errors import ConfigError
+    from segmodel.training import train
+
+    config = training_config(settings, bank, folder, mode, device)
+    final = folder / "model.safetensors"
+    saved = folder / "config.toml"
+    same = saved.is_file() and saved.read_text(encoding="utf-8") == config.to_toml()
+    if same and final.is_file():
+        print(f"      reusing the trained model {final}", file=sys.stderr)
+        return final
+    resume = any(folder.glob("step-*")) if folder.is_dir() else False
+    try:
+        result = train(config, resume=resume)
+    except ConfigError:
+        if not resume:
+            raise
+        print(f"      {folder} was trained with other settings: starting over", file=sys.stderr)
+        shutil.rmtree(folder)
+        result = train(config)
+    if result.model_path is None:
+        raise RuntimeError(f"training in {folder} stopped at step {result.steps_done}")
+    return result.model_path
+
+
+# --- step 3: evaluation ------------------------------------------------------------------------
+def val_options(settings: DemoSettings, model: Path) -> dict[str, Any]:
+    from segmodel.checkpoint import read_header
+
+    size = int(read_header(model)["config"]["image_size"])
+    return {"size": size, "length": settings.val_scenes}
+
+
+def evaluate_row(settings: DemoSettings, bank: Path, model: Path, inference: int, device: str):
+    """One table row: mIoU, seen/unseen mIoU and per-class IoU on the val scenes."""
+    from segmodel.evaluation import evaluate_checkpoint
+
+    results = evaluate_checkpoint(
+        model,
+        "shapes",
+        None,
+        bank,
+        inference=inference,
+        device=device,
+        dataset_options=val_options(settings, model),
+    )
+    return {
+        "miou": results["mIoU"],
+        "seen_miou": results["seen_mIoU"],
+        "unseen_miou": results["unseen_mIoU"],
+        "per_class": {name: v["IoU"] for name, v in results["per_class"].items()},
+        "images": results["images"],
+        "checkpoint": str(model),
+        "inference": inference,
+    }
+
+
+# --- step 4: pictures --------------------------------------------------------------------------
+def write_overlays(
+    settings: DemoSettings, bank: Path, dual: Path, text: Path, folder: Path, device: str = "cpu"
+) -> list[Path]:
+    """Val scenes side by side: image, ground truth, text only, dual I, dual II (one PNG each,
+    plus overlays.png with all of them). Scene i holds unseen class i % 4."""
+    from segmodel.checkpoint import load_model
+    from segmodel.datasets.shapes import ShapesDataset
+    from segmodel.overlay import side_by_side, vstack
+    from segmodel.segmenter import Segmenter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    data = ShapesDataset("val", **val_options(settings, dual))
+    text_seg = Segmenter(load_model(text, device), bank, device)
+    dual_seg = Segmenter(load_model(dual, device), bank, device)
+    titles = ["scene", "ground truth", "text only", "dual, inf. I", "dual, inf. II"]
+    rows, paths = [], []
+    for i in range(min(settings.overlay_scenes, len(data))):
+        item = data[i]
+        preds = [
+            text_seg.segment(item["image"], data.classes).labels,
+            dual_seg.segment(item["image"], data.classes, inference=1).labels,
+            dual_seg.segment(item["image"], data.classes, inference=2).labels,
+        ]
+        scale = max(1, 192 // item["image"].shape[0])
+        row = side_by_side(
+            item["image"], preds, item["label"], data.classes, titles=titles, scale=scale
+        )
+        paths.append(save_png(row, folder / f"val_{i:03d}.png"))
+        rows.append(row)
+    paths.append(save_png(vstack(rows), folder.parent / "overlays.png"))
+    return paths
+
+
+def save_png(image, path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+    return path
+
+
+# --- step 5: the table -------------------------------------------------------------------------
+def table(rows: dict[str, dict]) -> str:
+    """The Markdown results table (percent)."""
+    lines = ["| model | mIoU | seen mIoU | unseen mIoU |", "|---|---:|---:|---:|"]
+    for key in ROWS:
+        r = rows[key]
+        lines.append(
+            f"| {LABELS[key]} | {r['miou']:.1f} | {r['seen_miou']:.1f} | {r['unseen_miou']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def class_table(rows: dict[str, dict], unseen: list[str]) -> str:
+    names = list(rows[ROWS[0]]["per_class"])
+    lines = ["| class | " + " | ".join(LABELS[k] for k in ROWS) + " |", "|---|" + "---:|" * 3]
+    for name in names:
+        mark = f"{name} (unseen)" if name in unseen else name
+        cells = [rows[k]["per_class"][name] for k in ROWS]
+        lines.append(f"| {mark} | " + " | ".join("-" if v is None else f"{v:.1f}" for v in cells)
+                     + " |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timing: dict) -> Path:
+    """results.json (rows, settings, timing) and results.md (tables), atomically."""
+    from promptbank.shapes import UNSEEN_CLASSES
+
+    record = {
+        **{k: rows[k] for k in ROWS},
+        "unseen_classes": list(UNSEEN_CLASSES),
+        "settings": dataclasses.asdict(settings),
+        "config": str(CONFIG),
+        "timing": timing,
+    }
+    _atomic_text(out / "results.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
+    gain = rows["dual_inference1"]["unseen_miou"] - rows["text_only"]["unseen_miou"]
+    md = [
+        "# Shapes-world demo",
+        "",
+        f"{settings.val_scenes} val scenes; unseen classes (never in training): "
+        f"{', '.join(UNSEEN_CLASSES)}. IoU in percent (detectron2 protocol).",
+        "",
+        table(rows),
+        "",
+        f"Visual prompts on unseen classes: {gain:+.1f} mIoU (dual inference I over text only).",
+        "",
+        "## Per class",
+        "",
+        class_table(rows, list(UNSEEN_CLASSES)),
+        "",
+        f"Wall time {timing['wall_seconds']:.0f} s, CPU time {timing['cpu_seconds']:.0f} s.",
+    ]
+    _atomic_text(out / "results.md", "\n".join(md) + "\n")
+    return out / "results.json"
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children (DataLoader workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

@@ -1,0 +1,320 @@
+"""`dpseg segment`: segment your own images with a trained DPSeg (or training-free VIP).
+
+Per image it writes OUT/labels/STEM.png (class indices), OUT/overlays/STEM.png (colours and a
+legend) and OUT/STEM.json (classes and their pixel shares), each atomically. A bad image is
+refused in one line and the others go on; the exit code is 1 if any image failed.
+
+No numpy or torch at module level: `dpseg --help` must stay light.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from promptbank.errors import DpsegError
+
+MIN_SIDE = 16  # smaller images are refused: nothing to segment at 1/4 resolution
+MAX_SIDE = 2048  # larger images are downscaled to this long side first
+
+
+class SegmentUsageError(DpsegError):
+    """`dpseg segment` options that do not fit together."""
+
+
+class ImageRefused(DpsegError):
+    """One input image that cannot be segmented (the batch goes on)."""
+
+
+def segment(
+    images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, TIFF, WebP, ...)."),
+    checkpoint: Path | None = typer.Option(
+        None, "--checkpoint", help="Trained DPSeg model (.safetensors from dpseg train)."
+    ),
+    classes: str | None = typer.Option(
+        None, "--classes", help='Class names separated by commas, e.g. "sky, grass, red circle".'
+    ),
+    vocab: str | None = typer.Option(
+        None, "--vocab", help="A vocabulary file (one class per line) or a built-in name (shapes)."
+    ),
+    bank: Path | None = typer.Option(
+        None, "--bank", help="Prompt bank folder (default: the bank the checkpoint trained with)."
+    ),
+    inference: int = typer.Option(
+        1, "--inference", help="1: one pass; 2: refine the prompts from the image (paper 4.3)."
+    ),
+    out: Path = typer.Option(Path("segments"), "--out", help="Output folder."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 or auto."),
+    generate: bool = typer.Option(
+        False, "--generate", help="Generate classes the bank lacks (with the bank's own recipe)."
+    ),
+    method: str = typer.Option(
+        "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
+    ),
+    backbone: str = typer.Option("tiny", "--backbone", help="VIP backbone (method vip)."),
+    max_side: int = typer.Option(
+        MAX_SIDE, "--max-side", help="Downscale images whose long side is larger than this."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+) -> None:
+    """Segment images into the classes you name: label maps, overlays with a legend, JSON shares.
+
+    dpseg segment photo.jpg --checkpoint runs/demo/dual/model.safetensors --vocab shapes
+
+    dpseg segment *.png --method vip --backbone tiny --classes "sky, grass, water"
+    """
+    names = _class_names(classes, vocab)
+    if inference not in (1, 2):
+        raise SegmentUsageError(f"--inference {inference}: expected 1 or 2")
+    if method not in ("dpseg", "vip"):
+        raise SegmentUsageError(f"--method {method!r}: expected dpseg or vip")
+    if method == "dpseg" and checkpoint is None:
+        raise SegmentUsageError(
+            "--checkpoint is missing: pass a model from `dpseg train` (or use --method vip)"
+        )
+    predict, info = _predictor(
+        method, checkpoint, bank, backbone, names, out, device, generate, inference
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    stems: set[str] = set()
+    for path in images:
+        try:
+            record = _one_image(path, predict, names, out, stems, max_side, info)
+        except (DpsegError, OSError) as error:
+            failed += 1
+            print(f"dpseg: {path}: {error}", file=sys.stderr)
+            continue
+        if not quiet:
+            top = ", ".join(f"{c['name']} {100 * c['share']:.1f}%" for c in record["present"][:4])
+            print(f"{path} -> {out / 'overlays' / (record['stem'] + '.png')} ({top})")
+    done = len(images) - failed
+    if failed:
+        print(f"dpseg: segmented {done} of {len(images)} images; {failed} failed", file=sys.stderr)
+        raise typer.Exit(1)
+    if not quiet:
+        print(f"segmented {done} image(s) into {len(names)} classes -> {out}")
+
+
+# --- set-up -------------------------------------------------------------------------------------
+def _class_names(classes: str | None, vocab: str | None) -> list[str]:
+    if (classes is None) == (vocab is None):
+        raise SegmentUsageError('give exactly one of --classes "a, b, c" or --vocab FILE|NAME')
+    if classes is not None:
+        names = [c.strip() for c in classes.split(",") if c.strip()]
+    else:
+        from promptbank.vocab import load_vocabulary
+
+        names = list(load_vocabulary(vocab).classes)
+    if not names:
+        raise SegmentUsageError(f"--classes {classes!r} names no class; e.g. --classes 'sky, sand'")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SegmentUsageError(f"classes {dupes} are given twice; name each class once")
+    return names
+
+
+def _predictor(method, checkpoint, bank, backbone, names, out, device, generate, inference):
+    """-> (predict(PIL image) -> SegmentationResult, provenance dict for the JSON)."""
+    from segmodel.evaluation import _pick_device
+
+    device = _pick_device(device)
+    if method == "vip":
+        from segmodel.vip import VipSegmenter
+
+        vip = VipSegmenter(backbone, device=device, bank=bank)
+        info = {"method": "vip", "backbone": backbone, "bank": str(bank) if bank else None}
+        return (lambda image: vip.segment(image, names, return_probs=False)), info
+    from promptbank.reader import open_bank
+    from segmodel.checkpoint import load_model, read_header
+    from segmodel.segmenter import Segmenter
+
+    if bank is None:
+        recorded = read_header(checkpoint).get("extra", {}).get("bank") or ""
+        if not recorded or not Path(recorded).is_dir():
+            raise SegmentUsageError(
+                f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
+                f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
+            )
+        bank = Path(recorded)
+    seg = Segmenter(load_model(checkpoint, device), open_bank(bank), device)
+    missing = [c for c in names if not seg.bank.has(c)]
+    if missing and generate:
+        seg.bank = open_bank(_extend_bank(seg.bank, missing, seg.encoder, out, device))
+    elif missing:
+        listed = ", ".join(repr(c) for c in missing)
+        print(
+            f"dpseg: warning: {len(missing)} class(es) not in bank {bank}: {listed}; they use "
+            "text prompts only (pass --generate to add them to a copy of the bank)",
+            file=sys.stderr,
+        )
+    info = {
+        "method": "dpseg",
+        "checkpoint": str(checkpoint),
+        "bank": str(seg.bank.root),
+        "inference": inference,
+        "text_only": [] if generate else missing,
+    }
+    return (lambda image: seg.segment(image, names, inference=inference)), info
+
+
+def _extend_bank(bank, missing: list[str], encoder, out: Path, device: str) -> Path:
+    """A new bank under OUT/banks/ holding the bank's classes (copied) plus `missing` (generated
+    with the bank's own recipe). Returns its folder."""
+    from promptbank.build import run_build
+    from promptbank.generator import load_generator
+    from promptbank.vocab import vocabulary_from_names
+
+    recipe = bank.manifest["recipe"]
+    gen = recipe["generator"]
+    lines = [", ".join(a) if a else c for c, a in zip(bank.classes, bank.aliases)] + missing
+    key = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:10]
+    target = out / "banks" / f"{bank.root.name}-plus-{key}"
+    print(f"dpseg: generating {len(missing)} class(es) into {target}", file=sys.stderr)
+    report = run_build(
+        vocabulary_from_names(lines, name=f"{bank.root.name}-plus"),
+        target,
+        generator=load_generator(gen["name"], device=device),
+        encoder=encoder,
+        templates=list(bank.templates),
+        images_per_template=bank.images_per_template,
+        resolution=int(gen["resolution"]),
+        steps=int(gen["steps"]),
+        guidance=float(gen["guidance"]),
+        seed=int(recipe["seed"]),
+        store=bank.root,
+        stage_maps=any(d.startswith("maps_") for d in recipe.get("datasets", [])),
+        encode_size=int(recipe["encode_size"]),
+        device=device,
+    )
+    if report.bank_id != bank.bank_id:
+        print(
+            f"dpseg: warning: the rebuilt recipe differs from bank {bank.root} "
+            f"({report.bank_id} vs {bank.bank_id}); its classes were generated again",
+            file=sys.stderr,
+        )
+    return target
+
+
+# --- one image ----------------------------------------------------------------------------------
+def load_image(path: Path, max_side: int = MAX_SIDE) -> tuple[Any, list[str], tuple[int, int]]:
+    """Read `path` as an RGB PIL image -> (image, notes on what was converted, original (W, H)).
+
+    EXIF orientation is applied; grayscale, palette, 16-bit and float images are converted; alpha
+    is composited on white; images with a long side above `max_side` are downscaled. Unreadable
+    and tiny images raise ImageRefused.
+    """
+    import warnings
+
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if not path.is_file():
+        raise ImageRefused("no such file")
+    notes: list[str] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+            if image.format == "JPEG" and max(image.size) > 2 * max_side:
+                image.draft("RGB", (max_side, max_side))  # decode at a fraction of the size
+            image.load()
+    except Image.DecompressionBombError as error:
+        raise ImageRefused(f"too large to decode safely ({error}); downscale it first") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise ImageRefused(f"not a readable image ({type(error).__name__}: {error})") from None
+    size = image.size
+    rotated = ImageOps.exif_transpose(image)
+    if rotated.size != image.size or rotated is not image:
+        orientation = image.getexif().get(0x0112, 1)
+        if orientation not in (0, 1):
+            notes.append(f"EXIF orientation {orientation} applied")
+        image = rotated
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        array = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
+        image = Image.fromarray((array / top * 255).clip(0, 255).astype(np.uint8), "L")
+        notes.append(f"{'16-bit' if top > 255 else image.mode} values scaled to 8 bits")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+        notes.append("alpha composited on white")
+    if image.mode in ("L", "1"):
+        notes.append("grayscale converted to RGB")
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    w, h = image.size
+    if min(w, h) < MIN_SIDE:
+        raise ImageRefused(f"is {w}x{h} pixels; expected at least {MIN_SIDE} on each side")
+    if max(w, h) > max_side:
+        scale = max_side / max(w, h)
+        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
+        notes.append(f"downscaled from {w}x{h} to {image.width}x{image.height}")
+    return image, notes, size
+
+
+def _unique_stem(path: Path, stems: set[str]) -> str:
+    stem, n = path.stem, 2
+    while stem in stems:
+        stem, n = f"{path.stem}-{n}", n + 1
+    stems.add(stem)
+    return stem
+
+
+def _one_image(path, predict, names, out, stems, max_side, info) -> dict:
+    import numpy as np
+    from PIL import Image
+
+    from segmodel.overlay import overlay, pixel_shares
+
+    image, notes, original = load_image(path, max_side)
+    result = predict(image)
+    labels = result.labels  # (H, W) indices into result.classes
+    classes = list(result.classes)
+    stem = _unique_stem(path, stems)
+    shares = pixel_shares(labels, len(classes))
+    dtype = np.uint8 if len(classes) <= 256 else np.uint16
+    _save_png(Image.fromarray(labels.astype(dtype)), out / "labels" / f"{stem}.png")
+    _save_png(overlay(image, labels, classes), out / "overlays" / f"{stem}.png")
+    order = np.argsort(-shares, kind="stable")
+    record = {
+        "image": str(path),
+        "stem": stem,
+        "size": [image.width, image.height],
+        "original_size": list(original),
+        "notes": notes,
+        **info,
+        "classes": [
+            {"index": i, "name": c, "share": float(shares[i]), "score": float(result.scores[i])}
+            for i, c in enumerate(classes)
+        ],
+        "present": [
+            {"name": classes[i], "share": float(shares[i])} for i in order if shares[i] > 0
+        ],
+        "labels": f"labels/{stem}.png",
+        "overlay": f"overlays/{stem}.png",
+    }
+    if getattr(result, "refined", None):
+        record["refined"] = list(result.refined)
+    _atomic_text(out / f"{stem}.json", json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def _save_png(image, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    image.save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
