@@ -72,7 +72,8 @@ def test_eval_reports_unpaired_and_mismatched_files_in_one_line(scored):
             "--out", str(scored / "out")]  # fmt: skip
     proc = _run("--pred", str(scored / "pred"), *args)
     assert proc.returncode == 1
-    assert "1 prediction(s) have no ground truth with the same stem" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("dpseg: error: 1 prediction(s) have no ground truth with the same stem")
     (scored / "pred" / "extra.png").unlink()
     _save(scored / "pred", "a", np.zeros((2, 3), np.uint8))
     proc = _run("--pred", str(scored / "pred"), *args)
