@@ -61,24 +61,21 @@ def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path):
         with h5py.File(h5, "r", locking=False) as f:
             assert f["visual"].shape == (1, 8, 64)
 
-    resumed = subprocess.run(
-        _cli("shapes", "--out", str(out), *RESUME_ARGS), env=_env(), capture_output=True, text=True
-    )
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{13 - finished} shards built, {finished} already done" in resumed.stdout
-    assert not list(out.rglob(".*.tmp"))
-
-    one_thread()
-    reference = run_build(
-        "shapes",
-        tmp_path / "reference",
+    one_thread()  # resume in this process: the same call as the command, without a 2nd start-up
+    options = dict(
         generator="procedural",
         templates=8,
         images_per_template=2,
         classes_per_shard=1,
-        batch_size=3,
         progress=False,
     )
+    resumed = run_build("shapes", out, **options)
+    assert resumed.complete and (resumed.shards_built, resumed.shards_skipped) == (
+        13 - finished,
+        finished,
+    )
+    assert not list(out.rglob(".*.tmp"))
+    reference = run_build("shapes", tmp_path / "reference", batch_size=3, **options)
     assert bank_digest(out) == bank_digest(reference.path)
 
 
