@@ -143,8 +143,9 @@ def train_model(
 ) -> Path:
     """Train one model into `folder` (reused when an earlier run finished with the same config,
     resumed when it stopped part way); returns its model.safetensors."""
-    from segmodel.errors import ConfigError
+    from segmodel.errors import CheckpointError, ConfigError
     from segmodel.training import train
+    from segmodel.training.state import latest_checkpoint
 
     config = training_config(settings, bank, folder, mode, device)
     final = folder / "model.safetensors"
@@ -153,11 +154,11 @@ def train_model(
     if same and final.is_file():
         print(f"      reusing the trained model {final}", file=sys.stderr)
         return final
-    resume = any(folder.glob("step-*")) if folder.is_dir() else False
     try:
+        resume = folder.is_dir() and latest_checkpoint(folder) is not None
         result = train(config, resume=resume)
-    except ConfigError:
-        if not resume:
+    except (ConfigError, CheckpointError):
+        if not folder.is_dir():
             raise
         print(f"      {folder} was trained with other settings: starting over", file=sys.stderr)
         shutil.rmtree(folder)

@@ -1,0 +1,167 @@
+"""`dpseg segment` on real image files: outputs, every bad-image case, the text-only fallback.
+
+One real tiny bank (4 shapes classes, procedural generator, tiny encoder) and one untrained tiny
+DPSeg saved as a checkpoint serve every test; the model's quality does not matter here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cli.segment import ImageRefused, SegmentUsageError, _class_names, load_image
+
+DPSEG = Path(sys.executable).with_name("dpseg")
+CLASSES = ["red circle", "sky", "grass", "yellow star"]
+
+
+@pytest.fixture(scope="module")
+def model_and_bank(tmp_path_factory):
+    """(checkpoint, bank): a 3-class bank (no 'yellow star') and an untrained 64 px model."""
+    import torch
+
+    from promptbank.build import build_bank
+    from segmodel import build_model
+    from segmodel.checkpoint import save_model
+
+    root = tmp_path_factory.mktemp("segment")
+    vocab = root / "three.txt"
+    vocab.write_text("red circle\nsky\ngrass\n")
+    bank = build_bank(
+        vocab, root / "bank", generator="procedural", encoder="tiny", templates=2,
+        images_per_template=1, resolution=64, progress=False,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model("tiny", image_size=64)
+    checkpoint = save_model(model, root / "model.safetensors", extra={"bank": str(bank)})
+    return checkpoint, bank
+
+
+def _scene(size: int = 96) -> np.ndarray:
+    from promptbank.shapes import render_scene
+
+    return render_scene(3, size)[0]  # (H, W, 3) uint8
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory) -> dict[str, Path]:
+    """One file per case: good, grayscale, RGBA, 16-bit, EXIF-rotated, tiny, huge, unreadable."""
+    folder = tmp_path_factory.mktemp("images")
+    scene = _scene()
+    paths = {name: folder / f"{name}.png" for name in ("good", "gray", "rgba", "g16", "tiny")}
+    Image.fromarray(scene).save(paths["good"])
+    Image.fromarray(scene).convert("L").save(paths["gray"])
+    rgba = np.dstack([scene, np.full(scene.shape[:2], 128, np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(paths["rgba"])
+    Image.fromarray(scene[..., 0].astype(np.uint16) * 257).save(paths["g16"])
+    Image.fromarray(scene[:8, :8]).save(paths["tiny"])
+    paths["rotated"] = folder / "rotated.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: the viewer turns it 90 degrees
+    Image.fromarray(scene[:, :60]).save(paths["rotated"], exif=exif)  # 60 wide, 96 high
+    paths["huge"] = folder / "huge.png"
+    Image.fromarray(np.tile(scene, (1, 4, 1))).save(paths["huge"])  # 384 x 96
+    paths["broken"] = folder / "broken.jpg"
+    paths["broken"].write_bytes(b"\xff\xd8 this is not really a jpeg")
+    return paths
+
+
+def test_bad_images_are_converted_or_refused(images):
+    good, notes, _ = load_image(images["good"])
+    assert good.mode == "RGB" and notes == []
+    for name, expected in [("gray", "grayscale"), ("rgba", "alpha"), ("g16", "16-bit")]:
+        image, notes, _ = load_image(images[name])
+        assert image.mode == "RGB" and image.size == (96, 96)
+        assert any(expected in n for n in notes), (name, notes)
+    rotated, notes, original = load_image(images["rotated"])
+    assert original == (60, 96) and rotated.size == (96, 60)
+    assert any("EXIF orientation 6" in n for n in notes)
+    huge, notes, _ = load_image(images["huge"], max_side=200)
+    assert huge.size == (200, 50) and any("downscaled from 384x96" in n for n in notes)
+    with pytest.raises(ImageRefused, match="8x8 pixels; expected at least 16"):
+        load_image(images["tiny"])
+    with pytest.raises(ImageRefused, match="not a readable image"):
+        load_image(images["broken"])
+    with pytest.raises(ImageRefused, match="no such file"):
+        load_image(images["good"].with_name("missing.png"))
+
+
+def test_class_options_are_checked():
+    assert _class_names("sky, grass ,sand", None) == ["sky", "grass", "sand"]
+    assert _class_names(None, "shapes")[:2] == ["red circle", "green triangle"]
+    with pytest.raises(SegmentUsageError, match="exactly one of --classes"):
+        _class_names("sky", "shapes")
+    with pytest.raises(SegmentUsageError, match="given twice"):
+        _class_names("sky, sky", None)
+
+
+def _segment(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [str(DPSEG), "segment", *map(str, args)], capture_output=True, text=True, env=env,
+        timeout=300,
+    )  # fmt: skip
+
+
+def test_batch_with_bad_files_and_a_class_missing_from_the_bank(model_and_bank, images, tmp_path):
+    checkpoint, bank = model_and_bank
+    out = tmp_path / "out"
+    order = ["good", "broken", "gray", "rgba", "g16", "rotated", "tiny", "huge"]
+    proc = _segment(
+        *[images[n] for n in order], "--checkpoint", checkpoint, "--classes", ", ".join(CLASSES),
+        "--out", out, "--max-side", "200", "--inference", "2",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    err = proc.stderr.splitlines()
+    assert any("warning" in line and "'yellow star'" in line and "text prompts" in line
+               for line in err)  # fmt: skip
+    assert any(line.startswith("dpseg: ") and "broken.jpg" in line for line in err)
+    assert any("tiny.png" in line and "8x8" in line for line in err)
+    assert err[-1] == "dpseg: segmented 6 of 8 images; 2 failed"
+    for name in ("good", "gray", "rgba", "g16", "rotated", "huge"):
+        record = json.loads((out / f"{name}.json").read_text())
+        labels = np.asarray(Image.open(out / "labels" / f"{name}.png"))
+        assert labels.shape == (record["size"][1], record["size"][0])
+        assert labels.max() < len(CLASSES)
+        assert [c["name"] for c in record["classes"]] == CLASSES
+        assert sum(c["share"] for c in record["classes"]) == pytest.approx(1.0)
+        assert record["text_only"] == ["yellow star"] and record["inference"] == 2
+        overlay = Image.open(out / "overlays" / f"{name}.png")
+        assert overlay.width > record["size"][0] and overlay.mode == "RGB"
+    assert json.loads((out / "huge.json").read_text())["size"] == [200, 50]
+    assert json.loads((out / "rotated.json").read_text())["size"] == [96, 60]
+    assert not (out / "broken.json").exists() and not list(out.rglob(".*tmp*"))
+
+
+def test_generate_adds_missing_classes_with_the_bank_recipe(model_and_bank, images, tmp_path):
+    checkpoint, bank = model_and_bank
+    out = tmp_path / "out"
+    proc = _segment(
+        images["good"], "--checkpoint", checkpoint, "--bank", bank, "--classes",
+        ", ".join(CLASSES), "--generate", "--out", out, "-q",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "warning" not in proc.stderr and "generating 1 class(es)" in proc.stderr
+    record = json.loads((out / "good.json").read_text())
+    assert record["text_only"] == []
+    from promptbank.reader import open_bank
+
+    grown = open_bank(record["bank"])
+    assert grown.classes == ["red circle", "sky", "grass", "yellow star"]
+    assert grown.bank_id == open_bank(bank).bank_id  # same recipe: old classes were copied
+
+
+def test_missing_checkpoint_is_one_line(images, tmp_path):
+    proc = _segment(images["good"], "--classes", "sky", "--out", tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == (
+        "dpseg: error: --checkpoint is missing: pass a model from `dpseg train` "
+        "(or use --method vip)"
+    )
