@@ -28,9 +28,10 @@ def train(
     Several GPUs: accelerate launch --num_processes 4 $(which dpseg) train CONFIG
     """
     from segmodel.training import load_config
+
+    settings = load_config(config, set_)  # settings errors surface before torch is imported
     from segmodel.training import train as run_training
 
-    settings = load_config(config, set_)
     result = run_training(settings, resume=resume, progress=not quiet)
     if result.model_path is not None:
         typer.echo(f"trained {result.steps_done} steps -> {result.model_path}")

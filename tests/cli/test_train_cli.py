@@ -24,18 +24,16 @@ def _train(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300, env=env)  # fmt: skip
 
 
-def test_train_then_resume_longer(tmp_path):
+def test_train_writes_model_log_and_checkpoints(tmp_path):
     out = tmp_path / "run"
     proc = _train(*TINY, "--set", f"run.out={out}", "--set", "run.steps=2")
     assert proc.returncode == 0, proc.stderr
     assert "trained 2 steps" in proc.stdout and "steps/s" in proc.stderr
     assert (out / "model.safetensors").is_file()
-    proc = _train(*TINY, "--set", f"run.out={out}", "--set", "run.steps=4", "--resume", "-q")
-    assert proc.returncode == 0, proc.stderr
     steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
-    assert steps == [1, 2, 3, 4]
-    saved = tomllib.loads((out / "checkpoints" / "step-000004" / "config.toml").read_text())
-    assert saved["run"]["steps"] == 4 and saved["run"]["out"] == str(out)
+    assert steps == [1, 2]
+    saved = tomllib.loads((out / "checkpoints" / "step-000002" / "config.toml").read_text())
+    assert saved["run"]["steps"] == 2 and saved["run"]["out"] == str(out)
 
 
 def test_train_errors_are_one_line(tmp_path):

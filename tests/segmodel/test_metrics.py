@@ -220,7 +220,8 @@ def test_all_reduce_sums_over_two_processes(tmp_path):
     import torch.multiprocessing as mp
 
     out = tmp_path / "m.npy"
-    mp.spawn(_reduce_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)
+    args = (2, str(tmp_path / "init"), str(out))
+    mp.start_processes(_reduce_worker, args=args, nprocs=2, join=True, start_method="fork")
     matrix = np.load(out)
     assert matrix[0, 0] == 1 and matrix[1, 1] == 1 and matrix.sum() == 2
 
