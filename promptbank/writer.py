@@ -112,15 +112,16 @@ class BuildDir:
     def clean(self, index: int) -> None:
         """Remove temporary files a killed run left for shard `index` (caller holds its lock)."""
         name = shard_name(index)
-        for sub in (IMAGES_DIR, FEATURES_DIR):
-            for tmp in (self.root / sub).glob(f".{name}.*.tmp"):
+        for folder in (self.root / IMAGES_DIR, self.root / FEATURES_DIR, self.done_dir):
+            for tmp in folder.glob(f".{name}.*.tmp"):
                 tmp.unlink(missing_ok=True)
 
     def all_done(self) -> bool:
         return all(self.is_done(i) for i in range(len(self.state["shards"])))
 
     def finalise(self, recipe: dict, dims: dict[str, int]) -> dict:
-        """Write manifest.json from the markers (idempotent: same inputs, same bytes)."""
+        """Write manifest.json from the markers (idempotent: same inputs, same bytes).
+        The caller holds the finalise lock, so stale temporary manifests are its to remove."""
         shards, classes = [], []
         for i in range(len(self.state["shards"])):
             info = json.loads(self.marker(i).read_text(encoding="utf-8"))
@@ -162,6 +163,8 @@ class BuildDir:
             "classes": classes,
             "shards": shards,
         }
+        for stale in self.root.glob(f".{MANIFEST}.*.tmp"):  # left by a finaliser killed earlier
+            stale.unlink(missing_ok=True)
         write_json_atomic(self.root / MANIFEST, manifest)
         return manifest
 

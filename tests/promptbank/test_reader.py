@@ -117,3 +117,30 @@ def test_reader_imports_neither_torch_nor_open_clip():
         "print(bad); sys.exit(1 if bad else 0)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class _ClassRows:
+    """A map-style dataset over a bank: item i = the visual prompts of class i."""
+
+    def __init__(self, bank):
+        self.bank = bank
+
+    def __len__(self):
+        return len(self.bank)
+
+    def __getitem__(self, i):
+        return self.bank.select([self.bank.classes[i]]).visual[0]
+
+
+def test_dataloader_workers_read_the_same_rows(shapes_bank):
+    import torch
+    from torch.utils.data import DataLoader
+
+    bank = open_bank(shapes_bank)
+    expected = bank.select(bank.classes).visual
+    bank.select(["sky"])  # map in the parent first: the forked workers must re-map their own
+    loader = DataLoader(
+        _ClassRows(bank), batch_size=4, num_workers=2, multiprocessing_context="fork"
+    )
+    got = torch.cat(list(loader)).numpy()
+    np.testing.assert_array_equal(got, expected)
