@@ -65,7 +65,7 @@ def evaluate(seg, vocab, dataset) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=100)
-    parser.add_argument("--backbones", nargs="+", default=["tiny"])
+    parser.add_argument("--backbones", nargs="+", default=["tiny"], help="NAME or NAME@MODE")
     parser.add_argument("--out", type=Path, default=Path("/tmp/vip_shapes"))
     args = parser.parse_args()
     import torch
@@ -82,8 +82,9 @@ def main() -> None:
     base = VipSettings.preset("shapes")
     plain = {"aggregation": "max", "saliency": False, "evolve_steps": 0}
     print("| backbone | queries | mIoU (%) | s/image |\n|---|---|---|---|")
-    for name in args.backbones:
-        backbone = load_backbone(name)
+    for spec in args.backbones:  # NAME or NAME@MODE (dense mode: fcclip, proxy, clearclip)
+        name, _, mode = spec.partition("@")
+        backbone = load_backbone(name, mode=mode or "auto")
         bank = build(args.out, name) if name == "tiny" else None  # banks need a ConvNeXt encoder
         aliases = load_vocabulary(
             distilled_aliases(args.out, bank or build(args.out, "tiny"), backbone)
@@ -115,7 +116,7 @@ def main() -> None:
             start = time.perf_counter()
             miou = evaluate(seg, vocab, dataset)
             per = (time.perf_counter() - start) / len(dataset)
-            print(f"| {name} | {label} | {miou:.1f} | {per:.3f} |", flush=True)
+            print(f"| {spec} | {label} | {miou:.1f} | {per:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -151,7 +151,13 @@ class VipSegmenter:
         """Alias queries for a vocabulary (cached): template-averaged, bank-blended if any."""
         s = self.settings
         per_class = [a if s.use_aliases else a[:1] for a in vocab.aliases]
-        key = (tuple(map(tuple, per_class)), s.templates, s.renormalize_templates, s.bank_weight)
+        key = (
+            tuple(vocab.classes),
+            tuple(map(tuple, per_class)),
+            s.templates,
+            s.renormalize_templates,
+            s.bank_weight,
+        )
         if key in self._cache:
             return self._cache[key]
         templates = template_set(s.templates)
