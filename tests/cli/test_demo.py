@@ -1,0 +1,54 @@
+"""`dpseg demo --quick` end to end through the console script: every step, toy sizes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+DPSEG = Path(sys.executable).with_name("dpseg")
+ROWS = ("text_only", "dual_inference1", "dual_inference2")
+
+
+def _demo(out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the test box is shared
+    return subprocess.run(
+        [str(DPSEG), "demo", "--quick", "--out", str(out)], capture_output=True, text=True,
+        env=env, timeout=600,
+    )  # fmt: skip
+
+
+def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
+    out = tmp_path / "demo"
+    proc = _demo(out)
+    assert proc.returncode == 0, proc.stderr
+    for n in range(1, 6):
+        assert f"[{n}/5]" in proc.stderr
+    assert "steps/s" in proc.stderr and "ETA" in proc.stderr  # progress with rate and ETA
+    assert "| model | mIoU | seen mIoU | unseen mIoU |" in proc.stdout
+    assert "| dual, inference II |" in proc.stdout
+
+    results = json.loads((out / "results.json").read_text())
+    for row in ROWS:
+        assert {"miou", "seen_miou", "unseen_miou", "per_class"} <= results[row].keys()
+        assert 0 <= results[row]["miou"] <= 100
+        assert len(results[row]["per_class"]) == 13
+    assert results["unseen_classes"] == ["yellow star", "cyan diamond", "pink heart", "sand"]
+    assert results["timing"]["cpu_seconds"] > 0
+    assert "| text only |" in (out / "results.md").read_text()
+
+    sheet = Image.open(out / "overlays.png")
+    rows = sorted((out / "overlays").glob("val_*.png"))
+    assert len(rows) == 2 and sheet.height >= 2 * Image.open(rows[0]).height - 1
+
+    again = _demo(out)
+    assert again.returncode == 0, again.stderr
+    assert "reusing the bank" in again.stderr and "reusing the trained model" in again.stderr
+    assert (
+        json.loads((out / "results.json").read_text())["dual_inference1"]
+        == (results["dual_inference1"])
+    )
