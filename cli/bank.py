@@ -254,9 +254,9 @@ def encode(
 
     Example: dpseg bank encode banks/ade150 --encoder convnext_large_d_320 --out banks/ade150-L
     """
-    from promptbank.build import reencode
+    from promptbank.encode import encode_bank
 
-    path = reencode(
+    path = encode_bank(
         src,
         out,
         encoder=encoder,

@@ -11,17 +11,17 @@ process that completes the last shard writes the manifest.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from promptbank.encode import FeatureEncoder
 from promptbank.errors import BankError
-from promptbank.format import STRIDES, read_manifest
+from promptbank.format import STRIDES
 from promptbank.lock import ShardLocks
 from promptbank.plan import (
     Plan,
+    check_settings,
     estimate_bytes,
     make_plan,
     make_recipe,
@@ -30,7 +30,7 @@ from promptbank.plan import (
     process_slot,
 )
 from promptbank.progress import Progress, say
-from promptbank.shards import read_samples, sample_key
+from promptbank.shards import sample_key
 from promptbank.store import StoreIndex, stored_rows, stored_samples
 from promptbank.vocab import Vocabulary, load_templates, load_vocabulary
 from promptbank.writer import BuildDir, ShardWriter
@@ -61,20 +61,6 @@ class _Setup:
     dims: dict
 
 
-def _check_settings(images_per_template, resolution, steps, batch_size, seed, guidance) -> None:
-    checks = [
-        (images_per_template >= 1, f"--images-per-template {images_per_template}: expected >= 1"),
-        (resolution >= 8, f"--resolution {resolution}: expected at least 8 pixels"),
-        (steps >= 1, f"--steps {steps}: expected >= 1"),
-        (batch_size >= 1, f"--batch-size {batch_size}: expected >= 1"),
-        (seed >= 0, f"--seed {seed}: expected a non-negative integer"),
-        (math.isfinite(guidance), f"--guidance {guidance}: expected a finite number"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise BankError(message)
-
-
 def _setup(
     vocab,
     *,
@@ -93,7 +79,7 @@ def _setup(
     stage_maps,
     encode_size,
 ) -> _Setup:
-    _check_settings(images_per_template, resolution, steps, batch_size, seed, guidance)
+    check_settings(images_per_template, resolution, steps, batch_size, seed, guidance)
     vocab = load_vocabulary(vocab)
     templates = load_templates(templates)
     if isinstance(generator, str):
@@ -400,89 +386,3 @@ def plan_build(vocab, out=None, *, store=None, **options) -> dict:
         "generator": plan.recipe["generator"],
         "encoder": plan.recipe["encoder"],
     }
-
-
-def reencode(
-    src,
-    out,
-    *,
-    encoder="tiny",
-    encoder_weights=None,
-    encode_size=None,
-    device: str = "cpu",
-    progress: bool = True,
-) -> Path:
-    """A new bank at `out` with the images of `src` encoded by another encoder (no generation)."""
-    from promptbank.plan import Plan
-
-    manifest = read_manifest(src)
-    src = Path(src)
-    recipe = dict(manifest["recipe"])
-    if isinstance(encoder, str):
-        from promptbank.encoder import load_encoder
-
-        encoder = load_encoder(encoder, encoder_weights, device=device)
-    size = encode_size or encoder.image_size
-    fenc = FeatureEncoder(
-        encoder,
-        size=size,
-        stage_maps=any(d.startswith("maps_") for d in recipe.get("datasets", [])),
-    )
-    recipe.update(encoder=encoder.identity(), encode_size=size)
-    names = [c["name"] for c in manifest["classes"]]
-    vocab = Vocabulary(
-        name=src.name, classes=names, aliases=[list(c["aliases"]) for c in manifest["classes"]]
-    )
-    order = {n: i for i, n in enumerate(names)}
-    shards = [
-        [order[c["name"]] for c in manifest["classes"] if c["shard"] == sh["id"]]
-        for sh in manifest["shards"]
-    ]
-    base = make_plan(recipe, vocab)
-    plan = Plan(
-        recipe=recipe,
-        bank_id=base.bank_id,
-        vocab=vocab,
-        templates=recipe["templates"],
-        images_per_template=recipe["images_per_template"],
-        seed=recipe["seed"],
-        shards=shards,
-    )
-    build = BuildDir(out, plan.state())
-    build.prepare()
-    T, K = len(plan.templates), plan.images_per_template
-    with ShardLocks(build.lock_path, list(range(len(shards))), out) as locks:
-        bar = Progress(plan.num_images, "images", prefix="bank encode", enabled=progress)
-        writer = ShardWriter(build)
-        try:
-            for j, sh in enumerate(manifest["shards"]):
-                if build.is_done(j):
-                    continue
-                build.clean(j)
-                samples = list(read_samples(src / sh["images"]))
-                rows: dict[str, list] = {}
-                for ci in shards[j]:
-                    mine = sorted(
-                        (s for s in samples if s.meta["class"] == names[ci]),
-                        key=lambda s: (s.meta["template_index"], s.meta["k"]),
-                    )
-                    if len(mine) != T * K:
-                        raise BankError(
-                            f"bank {src}: class {names[ci]!r} has {len(mine)} images, "
-                            f"expected {T * K}; run `dpseg bank verify {src}`"
-                        )
-                    feats = fenc.visual([s.image() for s in mine], T, K)
-                    feats["text"] = fenc.text(vocab.aliases[ci], plan.templates)
-                    for key, value in feats.items():
-                        rows.setdefault(key, []).append(value)
-                    bar.advance(len(mine))
-                writer.finish(
-                    j, [names[ci] for ci in shards[j]], rows, 0, images_from=src / sh["images"]
-                )
-            writer.wait()
-        finally:
-            writer.close()
-            bar.close()
-        if build.all_done() and locks.finalise_lock() and not build.complete():
-            build.finalise(recipe, fenc.dims())
-    return Path(out)

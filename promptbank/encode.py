@@ -10,9 +10,12 @@ without generating anything (`dpseg bank encode`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
-from promptbank.format import STRIDES
+from promptbank.errors import BankError
+from promptbank.format import STRIDES, read_manifest
 from promptbank.vocab import fill
 
 ENCODE_GROUP = 16  # images per encoder forward; fixed so results never depend on user settings
@@ -83,24 +86,99 @@ class FeatureEncoder:
 
 
 def encode_bank(
-    src,
-    out,
+    src: str | Path,
+    out: str | Path,
     *,
-    encoder: str = "tiny",
-    encoder_weights=None,
+    encoder="tiny",
+    encoder_weights: str | Path | None = None,
     encode_size: int | None = None,
     device: str = "cpu",
     progress: bool = True,
-):
-    """Re-encode the images of bank `src` with another encoder into a new bank at `out`."""
-    from promptbank.build import reencode
+) -> Path:
+    """A new bank at `out`: the images of bank `src` encoded by `encoder` (a name or a loaded
+    ClipEncoder); nothing is generated, image shards are hard-linked or copied. Resumable."""
+    from promptbank.lock import ShardLocks
+    from promptbank.progress import Progress
+    from promptbank.writer import BuildDir, ShardWriter
 
-    return reencode(
-        src,
-        out,
-        encoder=encoder,
-        encoder_weights=encoder_weights,
-        encode_size=encode_size,
-        device=device,
-        progress=progress,
+    src = Path(src)
+    manifest = read_manifest(src)
+    if isinstance(encoder, str):
+        from promptbank.encoder import load_encoder
+
+        encoder = load_encoder(encoder, encoder_weights, device=device)
+    plan, fenc = _encode_plan(src, manifest, encoder, encode_size)
+    build = BuildDir(out, plan.state())
+    build.prepare()
+    with ShardLocks(build.lock_path, list(range(len(plan.shards))), out) as locks:
+        bar = Progress(plan.num_images, "images", prefix="bank encode", enabled=progress)
+        writer = ShardWriter(build)
+        try:
+            for j, shard in enumerate(manifest["shards"]):
+                if not build.is_done(j):
+                    build.clean(j)
+                    rows = _encode_shard(src / shard["images"], plan, plan.shards[j], fenc, bar)
+                    names = [plan.vocab.classes[ci] for ci in plan.shards[j]]
+                    writer.finish(j, names, rows, 0, images_from=src / shard["images"])
+            writer.wait()
+        finally:
+            writer.close()
+            bar.close()
+        if build.all_done() and locks.finalise_lock() and not build.complete():
+            build.finalise(plan.recipe, fenc.dims())
+    return Path(out)
+
+
+def _encode_plan(src: Path, manifest: dict, encoder, encode_size: int | None):
+    """The source bank's classes and shard layout under a recipe with the new encoder."""
+    from promptbank.format import bank_id
+    from promptbank.plan import Plan
+    from promptbank.vocab import Vocabulary
+
+    recipe = dict(manifest["recipe"])
+    size = encode_size or encoder.image_size
+    maps = any(d.startswith("maps_") for d in recipe.get("datasets", []))
+    recipe.update(encoder=encoder.identity(), encode_size=size)
+    entries = manifest["classes"]
+    names = [c["name"] for c in entries]
+    vocab = Vocabulary(name=src.name, classes=names, aliases=[list(c["aliases"]) for c in entries])
+    order = {n: i for i, n in enumerate(names)}
+    shards = [
+        [order[c["name"]] for c in entries if c["shard"] == sh["id"]] for sh in manifest["shards"]
+    ]
+    plan = Plan(
+        recipe=recipe,
+        bank_id=bank_id(recipe),
+        vocab=vocab,
+        templates=recipe["templates"],
+        images_per_template=recipe["images_per_template"],
+        seed=recipe["seed"],
+        shards=shards,
     )
+    return plan, FeatureEncoder(encoder, size=size, stage_maps=maps)
+
+
+def _encode_shard(tar: Path, plan, classes: list[int], fenc: FeatureEncoder, bar) -> dict:
+    """Feature rows of one shard's classes from the images stored in `tar`."""
+    from promptbank.shards import read_samples
+
+    T, K = len(plan.templates), plan.images_per_template
+    samples = list(read_samples(tar))
+    rows: dict[str, list] = {}
+    for ci in classes:
+        name = plan.vocab.classes[ci]
+        mine = sorted(
+            (s for s in samples if s.meta["class"] == name),
+            key=lambda s: (s.meta["template_index"], s.meta["k"]),
+        )
+        if len(mine) != T * K:
+            raise BankError(
+                f"{tar}: class {name!r} has {len(mine)} images, expected {T * K}; "
+                f"run `dpseg bank verify` on the source bank"
+            )
+        feats = fenc.visual([s.image() for s in mine], T, K)
+        feats["text"] = fenc.text(plan.vocab.aliases[ci], plan.templates)
+        for key, value in feats.items():
+            rows.setdefault(key, []).append(value)
+        bar.advance(len(mine))
+    return rows

@@ -98,6 +98,21 @@ def make_recipe(
     }
 
 
+def check_settings(images_per_template, resolution, steps, batch_size, seed, guidance) -> None:
+    """BankError naming the first unusable build setting."""
+    checks = [
+        (images_per_template >= 1, f"--images-per-template {images_per_template}: expected >= 1"),
+        (resolution >= 8, f"--resolution {resolution}: expected at least 8 pixels"),
+        (steps >= 1, f"--steps {steps}: expected >= 1"),
+        (batch_size >= 1, f"--batch-size {batch_size}: expected >= 1"),
+        (seed >= 0, f"--seed {seed}: expected a non-negative integer"),
+        (math.isfinite(guidance), f"--guidance {guidance}: expected a finite number"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise BankError(message)
+
+
 def make_plan(recipe: dict, vocab: Vocabulary, *, classes_per_shard: int | None = None) -> Plan:
     templates = recipe["templates"]
     k = recipe["images_per_template"]

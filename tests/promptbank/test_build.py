@@ -4,7 +4,8 @@ import sys
 import numpy as np
 import pytest
 
-from promptbank.build import plan_build, reencode, run_build
+from promptbank.build import plan_build, run_build
+from promptbank.encode import encode_bank
 from promptbank.errors import BankError, DpsegError
 from promptbank.lock import BuildLockedError
 from promptbank.plan import owned_shards, process_slot
@@ -59,11 +60,11 @@ def test_reencode_with_another_encoder_keeps_images(shapes_bank, tmp_path):
     from promptbank.encoder import load_encoder
 
     one_thread()
-    same = reencode(shapes_bank, tmp_path / "same", encoder="tiny", progress=False)
+    same = encode_bank(shapes_bank, tmp_path / "same", encoder="tiny", progress=False)
     assert bank_digest(same) == bank_digest(shapes_bank)
     other_encoder = load_encoder("tiny", seed=1)
     other = open_bank(
-        reencode(shapes_bank, tmp_path / "other", encoder=other_encoder, progress=False)
+        encode_bank(shapes_bank, tmp_path / "other", encoder=other_encoder, progress=False)
     )
     src = open_bank(shapes_bank)
     assert other.bank_id != src.bank_id and other.encoder == other_encoder.identity()
