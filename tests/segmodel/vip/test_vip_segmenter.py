@@ -11,6 +11,13 @@ SMALL = {"short_side": 96, "crop": 64, "stride": 32, "templates": "single"}
 
 
 @pytest.fixture(scope="module")
+def tiny():
+    from segmodel.vip.backbones import load_backbone
+
+    return load_backbone("tiny")  # shared: segmenters only read it
+
+
+@pytest.fixture(scope="module")
 def image():
     return (np.random.default_rng(0).random((70, 110, 3)) * 255).astype(np.uint8)
 
@@ -27,10 +34,10 @@ def test_segment_labels_at_image_size(image, backbone):
     assert np.allclose(result.probs.max(axis=(1, 2)), result.scores)
 
 
-def test_aliases_vs_single_names(image):
+def test_aliases_vs_single_names(image, tiny):
     lines = ["sky, blue sky", "grass, lawn, meadow", "red circle"]
-    full = VipSegmenter("tiny", device="cpu", **SMALL)
-    single = VipSegmenter("tiny", device="cpu", use_aliases=False, **SMALL)
+    full = VipSegmenter(tiny, device="cpu", **SMALL)
+    single = VipSegmenter(tiny, device="cpu", use_aliases=False, **SMALL)
     vocab = as_vocabulary(lines)
     assert len(full.queries(vocab).names) == 6
     assert single.queries(vocab).names == ["sky", "grass", "red circle"]
@@ -40,9 +47,9 @@ def test_aliases_vs_single_names(image):
 
 
 @pytest.mark.parametrize("rule", ["lse", "max", "mean"])
-def test_rules_and_evolution_settings_run(image, rule):
+def test_rules_and_evolution_settings_run(image, tiny, rule):
     seg = VipSegmenter(
-        "tiny",
+        tiny,
         device="cpu",
         aggregation=rule,
         evolve_steps=2,
@@ -53,12 +60,12 @@ def test_rules_and_evolution_settings_run(image, rule):
     assert seg.segment(image, "shapes", return_probs=False).probs is None
 
 
-def test_background_threshold_only_with_background(image):
-    bg = VipSegmenter("tiny", device="cpu", background=True, prob_threshold=0.99, **SMALL)
+def test_background_threshold_only_with_background(image, tiny):
+    bg = VipSegmenter(tiny, device="cpu", background=True, prob_threshold=0.99, **SMALL)
     labels = bg.segment(image, add_background(bg_vocab := _vocab(["cat", "dog"]))).labels
     assert (labels == 0).all()  # nothing is 99% sure: everything falls back to background
     assert bg_vocab.classes == ["cat", "dog"]
-    nobg = VipSegmenter("tiny", device="cpu", background=False, prob_threshold=0.99, **SMALL)
+    nobg = VipSegmenter(tiny, device="cpu", background=False, prob_threshold=0.99, **SMALL)
     labels = nobg.segment(image, ["cat", "dog", "tree"]).labels
     assert labels.max() < 3  # no 255 abstention on datasets without background
 
@@ -80,14 +87,14 @@ def test_presets_are_complete():
     assert VipSettings.preset("voc21", tau=7.0).tau == 7.0
 
 
-def test_bad_settings_and_inputs(image):
+def test_bad_settings_and_inputs(image, tiny):
     with pytest.raises(ConfigError, match="stride"):
         VipSettings(crop=64, stride=65)
     with pytest.raises(ConfigError, match="unknown VIP settings"):
         VipSettings().replace(taus=1.0)
     with pytest.raises(ConfigError, match="no VIP preset"):
         VipSettings.preset("nope")
-    seg = VipSegmenter("tiny", device="cpu", **SMALL)
+    seg = VipSegmenter(tiny, device="cpu", **SMALL)
     with pytest.raises(InputError, match="uint8"):
         seg.segment(image.astype(np.float32), ["a", "b"])
 
@@ -110,19 +117,19 @@ def shapes_bank(tmp_path_factory):
     )
 
 
-def test_bank_seeded_queries(image, shapes_bank):
+def test_bank_seeded_queries(image, tiny, shapes_bank):
     from promptbank.errors import BankError
     from segmodel.errors import EncoderMismatchError
     from segmodel.vip.aliases import bank_images
 
     classes = ["grass", "red circle", "sky"]
-    text = VipSegmenter("tiny", device="cpu", **SMALL)
-    dual = VipSegmenter("tiny", device="cpu", bank=shapes_bank, **SMALL)
+    text = VipSegmenter(tiny, device="cpu", **SMALL)
+    dual = VipSegmenter(tiny, device="cpu", bank=shapes_bank, **SMALL)
     vocab = as_vocabulary(classes)
     qt, qd = text.queries(vocab).queries, dual.queries(vocab).queries
     assert qt.shape == qd.shape and not np.allclose(qt.numpy(), qd.numpy())
     assert np.allclose(np.linalg.norm(qd.numpy(), axis=1), 1.0, atol=1e-5)
-    off = VipSegmenter("tiny", device="cpu", bank=shapes_bank, bank_weight=0.0, **SMALL)
+    off = VipSegmenter(tiny, device="cpu", bank=shapes_bank, bank_weight=0.0, **SMALL)
     assert np.allclose(off.queries(vocab).queries.numpy(), qt.numpy())
     result = dual.segment(image, classes)
     assert result.labels.shape == image.shape[:2] and result.classes == classes
