@@ -138,7 +138,8 @@ def build(
             f"reuse {plan['classes_reused']} classes from the store; generate "
             f"{plan['images_to_generate']} images\n"
             f"disk  about {human_bytes(b['total'])} (images ~{human_bytes(b['images'])}, "
-            f"features {human_bytes(b['features'])})"
+            f"features {human_bytes(b['features'])})\n"
+            f"out   {out}: {plan['out']}"
         )
         return
     from promptbank.build import run_build

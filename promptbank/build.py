@@ -374,6 +374,7 @@ def plan_build(vocab, out=None, *, store=None, **options) -> dict:
     )
     per_class = len(plan.templates) * plan.images_per_template
     return {
+        "out": _out_state(out, plan),
         "bank_id": plan.bank_id,
         "classes": len(plan.vocab),
         "templates": len(plan.templates),
@@ -386,3 +387,18 @@ def plan_build(vocab, out=None, *, store=None, **options) -> dict:
         "generator": plan.recipe["generator"],
         "encoder": plan.recipe["encoder"],
     }
+
+
+def _out_state(out, plan: Plan) -> str:
+    """What a build into `out` would find there (for --dry-run)."""
+    if out is None or not Path(out).exists():
+        return "new"
+    build = BuildDir(out, plan.state())
+    try:
+        build.prepare_check()
+    except BankError as e:
+        return f"refused: {e}"
+    if build.complete():
+        return "complete"
+    done = sum(build.is_done(j) for j in range(len(plan.shards)))
+    return f"resumable: {done} of {len(plan.shards)} shards done"

@@ -41,9 +41,10 @@ class ShardLocks:
         (self.path.parent / f"pid-{os.getpid()}").write_text(f"{os.getpid()}\n")
 
     def finalise_lock(self) -> bool:
-        """Try to become the one process writing the manifest (non-blocking)."""
+        """Become the one process writing the manifest; waits while another one writes it (a
+        short wait), so the caller then sees the finished manifest and skips the work."""
         try:
-            fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, FINALISE_BYTE)
+            fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, FINALISE_BYTE)
             return True
         except OSError:
             return False

@@ -54,6 +54,15 @@ class BuildDir:
 
     def prepare(self) -> None:
         """Create the layout, or check that the directory holds this very plan."""
+        self.prepare_check()
+        for sub in (self.root / IMAGES_DIR, self.root / FEATURES_DIR, self.done_dir):
+            sub.mkdir(parents=True, exist_ok=True)
+        plan_file = self.build / "plan.json"
+        if not plan_file.is_file():
+            write_json_atomic(plan_file, self.state)
+
+    def prepare_check(self) -> None:
+        """BankError if the directory holds another bank, another plan, or foreign files."""
         if self.root.exists() and not self.root.is_dir():
             raise BankError(f"--out {self.root} is a file; give a directory")
         manifest = self.root / MANIFEST
@@ -74,10 +83,6 @@ class BuildDir:
                 raise BankError(
                     f"--out {self.root} is not empty and holds no bank; give a new or empty directory"
                 )
-        for sub in (self.root / IMAGES_DIR, self.root / FEATURES_DIR, self.done_dir):
-            sub.mkdir(parents=True, exist_ok=True)
-        if not plan_file.is_file():
-            write_json_atomic(plan_file, self.state)
 
     def _check_same(self, other_id: str, other_classes: list[str]) -> None:
         if other_id != self.state["bank_id"]:

@@ -71,7 +71,8 @@ def test_dry_run_generates_nothing_and_bad_input_is_one_line(tmp_path):
     )
     assert plan.returncode == 0, plan.stderr
     assert "150 classes x 8 templates x 1 = 1200 images in 5 shards" in plan.stdout
-    assert "disk  about" in plan.stdout and not out.exists()
+    assert "disk  about" in plan.stdout and f"out   {out}: new" in plan.stdout
+    assert not out.exists()
 
     vocab = tmp_path / "dup.txt"
     vocab.write_text("cat\nCat\n")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import h5py
 
-from promptbank.build import run_build
+from promptbank.build import plan_build, run_build
 from promptbank.verify import verify_bank
 from tests.promptbank.bank_helpers import SUBPROCESS_ENV, bank_digest, one_thread
 
@@ -69,6 +69,8 @@ def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path):
         classes_per_shard=1,
         progress=False,
     )
+    state = plan_build("shapes", out, **options)["out"]
+    assert state == f"resumable: {finished} of 13 shards done"
     resumed = run_build("shapes", out, **options)
     assert resumed.complete and (resumed.shards_built, resumed.shards_skipped) == (
         13 - finished,
