@@ -33,6 +33,8 @@ def train(
     from segmodel.training import train as run_training
 
     result = run_training(settings, resume=resume, progress=not quiet)
+    if not result.main:
+        return
     if result.model_path is not None:
         typer.echo(f"trained {result.steps_done} steps -> {result.model_path}")
     else:

@@ -39,6 +39,7 @@ class TrainResult:
     losses: list[tuple[int, float]] = field(default_factory=list)  # (step, loss) of this process
     data_wait: float = 0.0  # mean seconds per step spent waiting for the next batch
     step_time: float = 0.0  # mean seconds per step in total (wait + compute)
+    main: bool = True  # whether this process is the main one (it writes the files)
 
 
 def _setup_prompts(config: TrainConfig, encoder: Any, classes: list[str], templates: int):
@@ -159,8 +160,9 @@ def train(
 
     run = config.run
     out = Path(run.out)
+    accelerated = torch.cuda.is_available() or torch.backends.mps.is_available()
     accel = Accelerator(
-        mixed_precision=run.precision, cpu=run.device == "cpu",
+        mixed_precision=run.precision, cpu=run.device == "cpu" or not accelerated,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )  # fmt: skip
     rank, world, main = accel.process_index, accel.num_processes, accel.is_main_process
@@ -235,7 +237,7 @@ def train(
 
     last = run.steps if stop_at is None else min(stop_at, run.steps)
     bar = Progress(last - start, what="steps") if progress and main else None
-    result = TrainResult(out=out, model_path=None, steps_done=start)
+    result = TrainResult(out=out, model_path=None, steps_done=start, main=main)
     model.train()
     waits, totals = [], []
     interval_loss, interval_n = 0.0, 0
@@ -289,9 +291,9 @@ def train(
     if waits:
         result.data_wait = float(np.mean(waits))
         result.step_time = float(np.mean(totals))
-    if step >= run.steps and main:
-        final = out / "model.safetensors"
-        save_model(accel.unwrap_model(model), final, extra={**extra, "step": step})
-        result.model_path = final
+    if step >= run.steps:
+        result.model_path = out / "model.safetensors"
+        if main:
+            save_model(accel.unwrap_model(model), result.model_path, extra={**extra, "step": step})
     accel.wait_for_everyone()
     return result

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -42,3 +43,26 @@ def test_train_errors_are_one_line(tmp_path):
     assert "unknown settings ['stepz'] in [run]" in proc.stderr
     proc = _train("--set", f"run.out={tmp_path}/none", "--resume")
     assert proc.returncode == 1 and "no checkpoint in" in proc.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_match_one(tmp_path):
+    """torchrun with 2 CPU processes (gloo): same losses as one process over the same batches."""
+    args = [*TINY, "--set", "run.steps=3", "--set", "data.workers=0", "-q"]
+    one = _train(*args, "--set", f"run.out={tmp_path / 'one'}")
+    assert one.returncode == 0, one.stderr
+    torchrun = Path(sys.executable).with_name("torchrun")
+    two = subprocess.run(
+        [str(torchrun), "--nproc_per_node", "2", str(DPSEG), "train",
+         str(CONFIGS / "shapes_tiny.toml"), *args, "--set", f"run.out={tmp_path / 'two'}"],
+        capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    assert two.stdout.count("trained 3 steps") == 1  # only the main process reports
+
+    def losses(name):
+        lines = (tmp_path / name / "log.jsonl").read_text().splitlines()
+        return [json.loads(x)["loss"] for x in lines]
+
+    assert losses("two") == pytest.approx(losses("one"), rel=1e-5)
+    assert (tmp_path / "two" / "checkpoints" / "step-000002" / "rng-1.pt").is_file()
