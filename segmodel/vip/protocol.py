@@ -48,26 +48,35 @@ def slide(
     crop: int,
     stride: int,
     batch: int = 4,
+    multiple: int = 1,
 ) -> torch.Tensor:
     """Average of `fn` over sliding windows.
 
-    image: (1, 3, H, W) normalised; fn: (n, 3, h, w) windows of equal size -> (n, C, h, w) logits.
-    Returns (1, C, H, W). Windows are grouped by size and encoded `batch` at a time.
+    image: (1, 3, H, W) normalised. Windows are zero-padded (bottom, right) to a multiple of
+    `multiple` and encoded `batch` at a time; fn: (n, 3, h, w) padded windows -> (n, C, h', w')
+    logits at any resolution aligned with them (e.g. the backbone's grid). Each window's logits
+    are upsampled bilinearly to its padded size one window at a time, cropped, and summed.
+    Returns (1, C, H, W).
     """
     _, _, h, w = image.shape
     total = image.new_zeros(1, num_classes, h, w)
     count = image.new_zeros(1, 1, h, w)
-    boxes = windows(h, w, crop, stride)
     by_size: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
-    for box in boxes:
+    for box in windows(h, w, crop, stride):
         by_size.setdefault((box[1] - box[0], box[3] - box[2]), []).append(box)
-    for group in by_size.values():
+    for (wh, ww), group in by_size.items():
+        padded = (wh + (-wh) % multiple, ww + (-ww) % multiple)
         for i in range(0, len(group), batch):
             chunk = group[i : i + batch]
             crops = torch.cat([image[:, :, y0:y1, x0:x1] for y0, y1, x0, x1 in chunk])
-            logits = fn(crops)  # (n, C, h, w)
+            crops = F.pad(crops, (0, padded[1] - ww, 0, padded[0] - wh))  # zero = mean colour
+            logits = fn(crops)  # (n, C, h', w')
             for (y0, y1, x0, x1), out in zip(chunk, logits):
-                total[0, :, y0:y1, x0:x1] += out
+                if out.shape[-2:] != padded:
+                    out = F.interpolate(
+                        out[None], size=padded, mode="bilinear", align_corners=False
+                    )[0]
+                total[0, :, y0:y1, x0:x1] += out[:, :wh, :ww]
                 count[0, :, y0:y1, x0:x1] += 1
     return total / count
 

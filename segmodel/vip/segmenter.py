@@ -177,12 +177,9 @@ class VipSegmenter:
         return out
 
     # ------------------------------------------------------------------ image side
-    def window_logits(self, crops: torch.Tensor, q: Queries) -> torch.Tensor:
-        """(n, 3, h, w) normalised windows -> (n, C, h, w) class logits."""
-        s, stride = self.settings, self.backbone.stride
-        h, w = crops.shape[-2:]
-        pad_h, pad_w = (-h) % stride, (-w) % stride
-        x = F.pad(crops, (0, pad_w, 0, pad_h))  # zero = the mean colour after normalisation
+    def window_logits(self, x: torch.Tensor, q: Queries) -> torch.Tensor:
+        """(n, 3, h, w) normalised windows (multiples of the stride) -> (n, C, h/s, w/s) logits."""
+        s = self.settings
         feats = self.backbone.encode_dense(x)
         dense = feats.dense.float()  # (n, D, h', w')
         num_classes = len(q.classes)
@@ -208,8 +205,7 @@ class VipSegmenter:
             merged = aggregation.aggregate(
                 alias, q.alias_class, num_classes, rule=s.aggregation, sal=sal, tau=s.tau
             )
-        up = F.interpolate(merged, size=x.shape[-2:], mode="bilinear", align_corners=False)
-        return up[:, :, :h, :w]
+        return merged
 
     @torch.no_grad()
     def logits(self, image, classes_or_vocab) -> tuple[torch.Tensor, Queries, torch.Tensor]:
@@ -228,7 +224,13 @@ class VipSegmenter:
         std = torch.tensor(self.backbone.std, device=x.device).view(1, 3, 1, 1)
         x = (x - mean) / std
         out = protocol.slide(
-            x, lambda c: self.window_logits(c, q), len(q.classes), s.crop, s.stride, s.window_batch
+            x,
+            lambda c: self.window_logits(c, q),
+            len(q.classes),
+            s.crop,
+            s.stride,
+            s.window_batch,
+            multiple=self.backbone.stride,
         )  # (1, C, h', w')
         if out.shape[-2:] != (h, w):
             out = F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)

@@ -72,3 +72,16 @@ def test_pamr_keeps_shape_and_mass():
     assert out.shape == probs.shape
     assert torch.allclose(out.sum(dim=1), torch.ones(1, 40, 50), atol=1e-5)
     assert pamr(image, probs, steps=0) is probs
+
+
+def test_slide_pads_and_upsamples_low_resolution_logits():
+    image = torch.randn(1, 3, 50, 70)
+    seen = []
+
+    def fn(crops):  # a constant per window at a 4x coarser grid
+        seen.append(tuple(crops.shape[-2:]))
+        return torch.ones(crops.shape[0], 2, crops.shape[2] // 4, crops.shape[3] // 4)
+
+    out = slide(image, fn, 2, crop=30, stride=20, batch=2, multiple=8)
+    assert all(h % 8 == 0 and w % 8 == 0 for h, w in seen)
+    assert out.shape == (1, 2, 50, 70) and torch.allclose(out, torch.ones_like(out))
