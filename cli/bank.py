@@ -83,7 +83,8 @@ def build(
     num_shards: Annotated[
         int | None,
         typer.Option(
-            "--num-shards", help="Number of parts (default: WORLD_SIZE / SLURM_NTASKS, else 1)."
+            "--num-shards",
+            help="Number of parts (default: WORLD_SIZE / SLURM_STEP_NUM_TASKS, else 1).",
         ),
     ] = None,
     classes_per_shard: Annotated[

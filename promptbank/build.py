@@ -5,8 +5,8 @@
 
 Each shard (a group of classes) is built, written and marked done on its own, so a killed build
 resumes at the first unfinished shard. Process i of n builds the shards j with j % n == i (from
-`shard_index/num_shards` or the launcher's RANK/WORLD_SIZE or SLURM_PROCID/SLURM_NTASKS); the
-process that completes the last shard writes the manifest.
+`shard_index/num_shards`, else torchrun's or accelerate's RANK/WORLD_SIZE, else srun's
+SLURM_PROCID/SLURM_STEP_NUM_TASKS); the process that completes the last shard writes the manifest.
 """
 
 from __future__ import annotations

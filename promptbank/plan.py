@@ -139,7 +139,7 @@ def owned_shards(num_shards_total: int, shard_index: int, num_processes: int) ->
 
 
 def process_slot(shard_index: int | None = None, num_shards: int | None = None) -> tuple[int, int]:
-    """(index, count) of this process: from the arguments, else torchrun/accelerate, else SLURM."""
+    """(index, count) of this process: from the arguments, else torchrun/accelerate, else srun."""
     if shard_index is not None or num_shards is not None:
         if shard_index is None or num_shards is None:
             raise BankError("--shard-index and --num-shards go together; give both or neither")
@@ -149,7 +149,9 @@ def process_slot(shard_index: int | None = None, num_shards: int | None = None) 
                 "0 <= shard-index < num-shards"
             )
         return shard_index, num_shards
-    for rank_var, size_var in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS")):
+    # SLURM: the step's task count, set by srun; a batch script alone has SLURM_NTASKS (the
+    # allocation) and SLURM_PROCID=0 but is one process, which must build everything.
+    for rank_var, size_var in (("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS")):
         rank, size = os.environ.get(rank_var), os.environ.get(size_var)
         if rank is not None and size is not None:
             try:

@@ -121,12 +121,15 @@ def test_partition_is_a_function_of_shard_ids(monkeypatch):
     assert owned_shards(7, 1, 3) == [1, 4]
     parts = [owned_shards(10, i, 4) for i in range(4)]
     assert sorted(j for p in parts for j in p) == list(range(10))
-    for var in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS"):
+    for var in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_STEP_NUM_TASKS"):
         monkeypatch.delenv(var, raising=False)
     assert process_slot() == (0, 1)
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "4")
+    assert process_slot() == (0, 1)  # an sbatch script itself is one process
     monkeypatch.setenv("SLURM_PROCID", "2")
-    monkeypatch.setenv("SLURM_NTASKS", "3")
-    assert process_slot() == (2, 3)
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "3")
+    assert process_slot() == (2, 3)  # a task of `srun -n 3`
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert process_slot() == (1, 2)  # torchrun / accelerate win over SLURM
