@@ -51,7 +51,7 @@ def main() -> None:
         t = time.perf_counter()
         generator = load_generator(name)
         print(f"# generator {name} loaded in {time.perf_counter() - t:.2f} s")
-        tmp = Path(tempfile.mkdtemp(dir="."))
+        tmp = Path(tempfile.mkdtemp())
         try:
             r = run_build(
                 vocab,

@@ -128,7 +128,7 @@ def main() -> None:
     args = p.parse_args()
     import h5py
 
-    with tempfile.TemporaryDirectory(dir=".") as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "bank"
         t = time.perf_counter()
         full = write_bank(root, args.classes, args.templates, args.per_shard)
