@@ -28,15 +28,20 @@ class EvaluationError(DpsegError):
 
 
 class Progress:
-    """Rate and ETA of a long loop, printed on one refreshed stderr line."""
+    """Count, rate and ETA of a long loop on stderr: one line refreshed in place on a terminal,
+    a new line every `every` seconds otherwise (logs stay readable)."""
 
-    def __init__(self, total: int | None, what: str = "images", stream: TextIO | None = None):
+    def __init__(
+        self, total: int | None, what: str = "images", stream: TextIO | None = None, every=10.0
+    ):
         self.total = total  # expected number of steps (None if unknown)
         self.what = what  # unit name shown after the count
         self.stream = stream if stream is not None else sys.stderr
+        self.tty = self.stream.isatty()
+        self.every = 0.5 if self.tty else every  # seconds between refreshes
         self.done = 0
         self.start = time.perf_counter()
-        self._last = 0.0
+        self._last = self.start
 
     @property
     def rate(self) -> float:
@@ -47,10 +52,9 @@ class Progress:
     def update(self, n: int = 1, extra: str = "") -> None:
         self.done += n
         now = time.perf_counter()
-        if now - self._last >= 0.5 or self.done == self.total:
+        if now - self._last >= self.every:
             self._last = now
-            self.stream.write("\r" + self.line(extra))
-            self.stream.flush()
+            self._show(self.line(extra), final=False)
 
     def line(self, extra: str = "") -> str:
         rate = self.rate
@@ -60,8 +64,12 @@ class Progress:
             eta = f", ETA {_clock((self.total - self.done) / rate)}"
         return f"{count} {self.what}, {rate:.2f} {self.what}/s{eta}{extra}"
 
-    def close(self) -> None:
-        self.stream.write("\r" + self.line() + "\n")
+    def close(self, extra: str = "") -> None:
+        self._show(self.line(extra), final=True)
+
+    def _show(self, text: str, final: bool) -> None:
+        end = "\n" if final or not self.tty else ""
+        self.stream.write(("\r" if self.tty else "") + text + end)
         self.stream.flush()
 
 

@@ -138,6 +138,135 @@ class _Logger:
             self.tb.close()
 
 
+class _Run:
+    """One process's part of a run: its model, data, optimiser and folder state."""
+
+    def __init__(self, config: TrainConfig, resume: bool) -> None:
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.config, self.run, self.out = config, config.run, Path(config.run.out)
+        accelerated = torch.cuda.is_available() or torch.backends.mps.is_available()
+        self.accel = Accelerator(
+            mixed_precision=self.run.precision,
+            cpu=self.run.device == "cpu" or not accelerated,
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        )
+        self.rank, self.main = self.accel.process_index, self.accel.is_main_process
+        self.folder = self._resume_point(resume)
+        state = ckpt.load_train_state(self.folder) if self.folder else None
+        self.start = int(state["step"]) if state else 0
+        self._build()
+        if state is not None:
+            self._restore(state)
+        self.model, self.optimizer = self.accel.prepare(self.model, self.optimizer)
+        if self.folder is not None:
+            saved_rng = ckpt.load_rng(self.folder, self.rank)
+            if saved_rng is not None:
+                ckpt.set_rng_state(saved_rng)
+
+    def _resume_point(self, resume: bool) -> Path | None:
+        """The checkpoint to resume from (None = fresh run); refuses unsafe combinations."""
+        folder = ckpt.latest_checkpoint(self.out) if self.out.exists() else None
+        if resume and folder is None:
+            raise CheckpointError(
+                f"--resume: no checkpoint in {self.out}; run without --resume to start"
+            )
+        if not resume and folder is not None:
+            raise CheckpointError(
+                f"{self.out} already holds checkpoints; pass --resume to continue it or set "
+                "run.out to a new folder"
+            )
+        if folder is not None:
+            _check_resume(self.config, folder)
+        return folder
+
+    def _build(self) -> None:
+        """Model (seeded), data, prompts (once, on the device), optimiser and schedule."""
+        from promptbank.encoder import load_encoder
+        from segmodel.config import build_model, preset_config
+
+        config, device = self.config, self.accel.device
+        torch.manual_seed(self.run.seed)
+        overrides = {k: tuple(v) if isinstance(v, list) else v
+                     for k, v in config.model.overrides.items()}  # fmt: skip
+        model_cfg = preset_config(config.model.preset, **overrides)
+        encoder = load_encoder(model_cfg.encoder, config.model.encoder_weights or None,
+                               random_init=config.model.random_init)  # fmt: skip
+        self.model = build_model(model_cfg, encoder=encoder)
+        self.mean = torch.tensor(encoder.mean, device=device).view(1, 3, 1, 1) * 255
+        self.std = torch.tensor(encoder.std, device=device).view(1, 3, 1, 1) * 255
+        world = self.accel.num_processes
+        self.dataset, self.classes, self.loader = _setup_data(config, self.rank, world, self.start)
+        templates = config.prompts.templates or model_cfg.num_templates
+        self.prompts = _setup_prompts(config, encoder, self.classes, templates).to(device)
+        self.optimizer = build_optimizer(self.model, config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.optim, self.run.steps)
+        self.extra = {"classes": self.classes, "dataset": config.data.dataset,
+                      "bank": config.prompts.bank}  # fmt: skip
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        from safetensors.torch import load_file
+
+        self.model.load_state_dict(load_file(str(self.folder / "model.safetensors")))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimiser step on a uint8 (B, 3, c, c) batch; returns the loss."""
+        from segmodel.loss import dpseg_loss
+
+        optim, device = self.config.optim, self.accel.device
+        images = (images.to(device, non_blocking=True).float() - self.mean) / self.std
+        labels = labels.to(device, non_blocking=True)  # (B, c, c)
+        with self.accel.autocast():
+            output = self.model(images, self.prompts)
+            loss = dpseg_loss(output, labels, self.dataset.ignore_index,
+                              aux_weight=optim.aux_weight, mask_ignored=optim.mask_ignored)  # fmt: skip
+        self.accel.backward(loss)
+        if optim.clip_grad_norm > 0:
+            self.accel.clip_grad_norm_(self.model.parameters(), optim.clip_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def save(self, step: int) -> None:
+        """A complete checkpoint folder for `step`, then `latest` points at it."""
+        from segmodel.checkpoint import save_model
+
+        accel, target = self.accel, ckpt.checkpoint_dir(self.out, step)
+        accel.wait_for_everyone()
+        if self.main:
+            target.mkdir(parents=True, exist_ok=True)
+            save_model(accel.unwrap_model(self.model), target / "model.safetensors",
+                       extra={**self.extra, "step": step})  # fmt: skip
+            train_state = {"step": step, "optimizer": self.optimizer.state_dict(),
+                           "scheduler": self.scheduler.state_dict()}  # fmt: skip
+            ckpt.atomic_torch_save(train_state, target / "train_state.pt")
+            ckpt.atomic_write_text(target / "config.toml", self.config.to_toml())
+        accel.wait_for_everyone()
+        ckpt.atomic_torch_save(ckpt.rng_state(), target / f"rng-{self.rank}.pt")
+        accel.wait_for_everyone()
+        if self.main:
+            ckpt.mark_latest(self.out, target, self.run.keep_checkpoints)
+
+    def save_final(self) -> Path:
+        from segmodel.checkpoint import save_model
+
+        path = self.out / "model.safetensors"
+        if self.main:
+            save_model(self.accel.unwrap_model(self.model), path,
+                       extra={**self.extra, "step": self.run.steps})  # fmt: skip
+        self.accel.wait_for_everyone()
+        return path
+
+    def mean_loss(self, total: float, n: int) -> float:
+        """Mean loss over the last n steps, averaged over processes."""
+        value = torch.tensor(total / n, device=self.accel.device)
+        return float(self.accel.reduce(value, "mean"))
+
+
 def train(
     config: TrainConfig,
     *,
@@ -150,150 +279,55 @@ def train(
     stop_at: save a checkpoint and return once this global step is reached (the schedule still
     spans `run.steps`); used to split a run into parts.
     """
-    from accelerate import Accelerator
-    from accelerate.utils import DistributedDataParallelKwargs
-
-    from promptbank.encoder import load_encoder
-    from segmodel.checkpoint import save_model
-    from segmodel.config import build_model, preset_config
-    from segmodel.loss import dpseg_loss
-
-    run = config.run
-    out = Path(run.out)
-    accelerated = torch.cuda.is_available() or torch.backends.mps.is_available()
-    accel = Accelerator(
-        mixed_precision=run.precision, cpu=run.device == "cpu" or not accelerated,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )  # fmt: skip
-    rank, world, main = accel.process_index, accel.num_processes, accel.is_main_process
-
-    folder = ckpt.latest_checkpoint(out) if out.exists() else None
-    if resume and folder is None:
-        raise CheckpointError(f"--resume: no checkpoint in {out}; run without --resume to start")
-    if not resume and folder is not None:
-        raise CheckpointError(f"{out} already holds checkpoints; pass --resume to continue it or "
-                              "set run.out to a new folder")  # fmt: skip
-    if folder is not None:
-        _check_resume(config, folder)
-    start = 0
-    train_state = None
-    if folder is not None:
-        train_state = ckpt.load_train_state(folder)
-        start = int(train_state["step"])
-
-    torch.manual_seed(run.seed)
-    overrides = {k: tuple(v) if isinstance(v, list) else v
-                 for k, v in config.model.overrides.items()}  # fmt: skip
-    model_cfg = preset_config(config.model.preset, **overrides)
-    encoder = load_encoder(model_cfg.encoder, config.model.encoder_weights or None,
-                           random_init=config.model.random_init)  # fmt: skip
-    model = build_model(model_cfg, encoder=encoder)
-    mean = torch.tensor(encoder.mean, device=accel.device).view(1, 3, 1, 1) * 255
-    std = torch.tensor(encoder.std, device=accel.device).view(1, 3, 1, 1) * 255
-
-    dataset, classes, loader = _setup_data(config, rank, world, start)
-    templates = config.prompts.templates or model_cfg.num_templates
-    prompts = _setup_prompts(config, encoder, classes, templates).to(accel.device)
-    del encoder  # the text tower is no longer needed
-
-    optimizer = build_optimizer(model, config.optim)
-    scheduler = build_scheduler(optimizer, config.optim, run.steps)
-    if folder is not None:
-        from safetensors.torch import load_file
-
-        model.load_state_dict(load_file(str(folder / "model.safetensors")))
-        optimizer.load_state_dict(train_state["optimizer"])
-        scheduler.load_state_dict(train_state["scheduler"])
-    model, optimizer = accel.prepare(model, optimizer)
-    if folder is not None:
-        saved_rng = ckpt.load_rng(folder, rank)
-        if saved_rng is not None:
-            ckpt.set_rng_state(saved_rng)
-
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        ckpt.atomic_write_text(out / "config.toml", config.to_toml())
-    logger = _Logger(out, main, run.tensorboard)
-    extra = {"classes": classes, "dataset": config.data.dataset, "bank": config.prompts.bank}
-
-    def save(step: int) -> None:
-        accel.wait_for_everyone()
-        target = ckpt.checkpoint_dir(out, step)
-        if main:
-            target.mkdir(parents=True, exist_ok=True)
-            save_model(accel.unwrap_model(model), target / "model.safetensors",
-                       extra={**extra, "step": step})  # fmt: skip
-            ckpt.atomic_torch_save({"step": step, "optimizer": optimizer.state_dict(),
-                                    "scheduler": scheduler.state_dict()},
-                                   target / "train_state.pt")  # fmt: skip
-            ckpt.atomic_write_text(target / "config.toml", config.to_toml())
-        accel.wait_for_everyone()
-        ckpt.atomic_torch_save(ckpt.rng_state(), target / f"rng-{rank}.pt")
-        accel.wait_for_everyone()
-        if main:
-            ckpt.mark_latest(out, target, run.keep_checkpoints)
-
     from segmodel.evaluation import Progress
 
+    r = _Run(config, resume)
+    run, out = config.run, r.out
+    if r.main:
+        out.mkdir(parents=True, exist_ok=True)
+        ckpt.atomic_write_text(out / "config.toml", config.to_toml())
+    logger = _Logger(out, r.main, run.tensorboard)
     last = run.steps if stop_at is None else min(stop_at, run.steps)
-    bar = Progress(last - start, what="steps") if progress and main else None
-    result = TrainResult(out=out, model_path=None, steps_done=start, main=main)
-    model.train()
-    waits, totals = [], []
-    interval_loss, interval_n = 0.0, 0
-    batches = iter(loader)
-    step = start
+    bar = Progress(last - r.start, what="steps") if progress and r.main else None
+    result = TrainResult(out=out, model_path=None, steps_done=r.start, main=r.main)
+    waits: list[float] = []
+    totals: list[float] = []
+    interval_loss, interval_n, extra = 0.0, 0, ""
+    batches = iter(r.loader)
+    step = r.start
+    r.model.train()
     tick = time.perf_counter()
     while step < last:
         images, labels = next(batches)  # (B, 3, c, c) uint8, (B, c, c) int64
         got = time.perf_counter()
-        images = (images.to(accel.device, non_blocking=True).float() - mean) / std
-        labels = labels.to(accel.device, non_blocking=True)
-        with accel.autocast():
-            output = model(images, prompts)
-            loss = dpseg_loss(output, labels, dataset.ignore_index,
-                              aux_weight=config.optim.aux_weight,
-                              mask_ignored=config.optim.mask_ignored)  # fmt: skip
-        accel.backward(loss)
-        if config.optim.clip_grad_norm > 0:
-            accel.clip_grad_norm_(model.parameters(), config.optim.clip_grad_norm)
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        step += 1
-        interval_loss += float(loss.detach())
+        interval_loss += r.step(images, labels)
         interval_n += 1
+        step += 1
         now = time.perf_counter()
         waits.append(got - tick)
         totals.append(now - tick)
         tick = now
         if step % run.log_every == 0 or step == last:
-            mean_loss = float(accel.reduce(torch.tensor(interval_loss / interval_n,
-                                                        device=accel.device), "mean"))  # fmt: skip
-            result.losses.append((step, mean_loss))
-            recent = slice(-interval_n, None)
-            record = {"step": step, "loss": mean_loss, "lr": scheduler.get_last_lr()[-1],
-                      "data_wait_s": float(np.mean(waits[recent])),
-                      "step_time_s": float(np.mean(totals[recent])), "time": time.time()}  # fmt: skip
+            loss = r.mean_loss(interval_loss, interval_n)
+            result.losses.append((step, loss))
+            record = {"step": step, "loss": loss, "lr": r.scheduler.get_last_lr()[-1],
+                      "data_wait_s": float(np.mean(waits[-interval_n:])),
+                      "step_time_s": float(np.mean(totals[-interval_n:])), "time": time.time()}  # fmt: skip
             logger.write(record)
+            extra = (f", loss {loss:.4f}, {record['step_time_s'] * 1000:.0f} ms/step "
+                     f"(data wait {record['data_wait_s'] * 1000:.1f} ms)")  # fmt: skip
             if bar:
-                bar.update(interval_n, extra=f", loss {mean_loss:.4f}, "
-                           f"{record['step_time_s'] * 1000:.0f} ms/step "
-                           f"(data wait {record['data_wait_s'] * 1000:.1f} ms)")  # fmt: skip
+                bar.update(interval_n, extra=extra)
             interval_loss, interval_n = 0.0, 0
         if step % run.checkpoint_every == 0 or step == last:
-            save(step)
+            r.save(step)
             tick = time.perf_counter()  # checkpoint time is not step time
     if bar:
-        bar.close()
+        bar.close(extra)
     logger.close()
     result.steps_done = step
     if waits:
-        result.data_wait = float(np.mean(waits))
-        result.step_time = float(np.mean(totals))
+        result.data_wait, result.step_time = float(np.mean(waits)), float(np.mean(totals))
     if step >= run.steps:
-        result.model_path = out / "model.safetensors"
-        if main:
-            save_model(accel.unwrap_model(model), result.model_path, extra={**extra, "step": step})
-    accel.wait_for_everyone()
+        result.model_path = r.save_final()
     return result
