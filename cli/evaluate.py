@@ -26,7 +26,7 @@ def evaluate(
         None,
         "--classes",
         help="Class names in label order: a .txt (one per line) or .json list, or a shipped "
-        "vocabulary name (ade150, ade847, coco, pc59, pc459, voc20, voc20b).",
+        "vocabulary name (ade150, ade847, coco, pc59, pc459, voc20; voc20b = 21 classes).",
     ),
     ignore: int = typer.Option(255, "--ignore", help="Ground-truth value that is not scored."),
     fold_from: int | None = typer.Option(
@@ -96,7 +96,11 @@ def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, q
     if pred is None or gt is None or classes is None:
         raise EvalUsageError("pred mode needs all of --pred DIR, --gt DIR and --classes FILE")
     path = Path(classes)
-    if not path.exists() and "/" not in classes and not path.suffix:
+    if classes == "voc20b" and not path.exists():
+        # VOC-20b scores 21 classes (20 VOC + background); query indices >= 20 are background
+        names = read_vocab("voc20.json") + ["background"]
+        fold_from = 20 if fold_from is None else fold_from
+    elif not path.exists() and "/" not in classes and not path.suffix:
         names = read_vocab(f"{classes}.json")  # a shipped vocabulary name
     else:
         names = read_classes_file(path)

@@ -66,6 +66,19 @@ def test_eval_mmseg_protocol_and_shipped_vocabulary(tmp_path):
     assert results["mIoU"] == pytest.approx((50 + 100 + 0) / 3)
 
 
+def test_eval_voc20b_folds_query_indices_into_background(tmp_path):
+    _save(tmp_path / "gt", "v", np.array([[20, 20, 3, 255]], np.uint8))
+    _save(tmp_path / "pred", "v", np.array([[25, 58, 40, 3]], np.uint8))
+    out = tmp_path / "out"
+    proc = _run("--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--classes",
+                "voc20b", "--out", str(out), "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["num_classes"] == 21
+    assert results["per_class"]["background"]["IoU"] == pytest.approx(200 / 3)
+    assert results["per_class"]["boat"]["IoU"] == 0.0
+
+
 def test_eval_reports_unpaired_and_mismatched_files_in_one_line(scored):
     _save(scored / "pred", "extra", np.zeros((1, 3), np.uint8))
     args = ["--gt", str(scored / "gt"), "--classes", str(scored / "classes.txt"),
