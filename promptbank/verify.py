@@ -49,7 +49,8 @@ def verify_bank(path: str | Path) -> VerifyReport:
         if ok:
             _check_features(root, shard, classes, templates, manifest["dims"], report)
         if _check_file(root, shard, "images", report):
-            _check_images(root, shard, classes, report)
+            per_class = templates * manifest["recipe"]["images_per_template"]
+            _check_images(root, shard, classes, per_class, report)
     return report
 
 
@@ -100,7 +101,7 @@ def _check_features(root, shard, classes, templates, dims, report) -> None:
             report.problems.append(f"{rel}: dataset {name} is {d['dtype']}, expected <f2")
 
 
-def _check_images(root, shard, classes, report) -> None:
+def _check_images(root, shard, classes, per_class: int, report) -> None:
     from promptbank.shards import read_samples
 
     rel = shard["images"]
@@ -111,7 +112,14 @@ def _check_images(root, shard, classes, report) -> None:
         return
     if len(samples) != shard["num_images"]:
         report.problems.append(f"{rel}: {len(samples)} images, manifest says {shard['num_images']}")
-    wanted = set(classes)
-    strays = {s.meta.get("class") for s in samples} - wanted
+    counts: dict[str, int] = {}
+    for s in samples:
+        counts[s.meta.get("class")] = counts.get(s.meta.get("class"), 0) + 1
+    strays = set(counts) - set(classes)
     if strays:
         report.problems.append(f"{rel}: images of classes not in this shard: {sorted(strays)[:3]}")
+    short = [c for c in classes if counts.get(c, 0) != per_class]
+    if short:
+        report.problems.append(
+            f"{rel}: class {short[0]!r} has {counts.get(short[0], 0)} images, expected {per_class}"
+        )
