@@ -9,6 +9,7 @@ side file so the refusal can name them.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -32,8 +33,13 @@ class ShardLocks:
         for index in shards:
             try:
                 fcntl.lockf(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, index)
-            except OSError:
+            except OSError as e:
                 self.release()
+                if e.errno not in (errno.EACCES, errno.EAGAIN):
+                    raise BankError(
+                        f"cannot lock {self.path} ({e.strerror}); building a bank needs POSIX "
+                        "file locks: put --out on a local or lock-capable file system"
+                    ) from None
                 raise BuildLockedError(
                     f"another `dpseg bank build` is writing {root} (shard {index} is locked{_holders(self.path)}); "
                     "wait for it to finish or stop it, then rerun"
