@@ -165,3 +165,14 @@ def test_missing_checkpoint_is_one_line(images, tmp_path):
         "dpseg: error: --checkpoint is missing: pass a model from `dpseg train` "
         "(or use --method vip)"
     )
+
+
+def test_vip_method_needs_no_checkpoint(images, tmp_path):
+    out = tmp_path / "vip"
+    proc = _segment(images["good"], "--method", "vip", "--backbone", "tiny", "--classes",
+                    "sky, grass, red circle", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "good.json").read_text())
+    assert record["method"] == "vip" and record["backbone"] == "tiny"
+    assert [c["name"] for c in record["classes"]] == ["sky", "grass", "red circle"]
+    assert (out / "labels" / "good.png").is_file() and "segmented 1 image(s)" in proc.stdout
