@@ -195,3 +195,26 @@ def test_stage_maps_on_request(shapes_bank, tmp_path):
     assert verify_bank(bank.root).ok
     with pytest.raises(BankError, match="no dataset 'maps_s4'.*--stage-maps"):
         open_bank(shapes_bank).maps(["sky"], 4)
+
+
+@pytest.mark.slow
+def test_real_encoder_architecture_bank(tmp_path):
+    """convnext_base_w_320 at its real size (random weights): the dims DPSeg reads."""
+    from promptbank.encoder import load_encoder
+
+    one_thread()
+    vocab = tmp_path / "two.txt"
+    vocab.write_text("sky\nred circle\n")
+    encoder = load_encoder("convnext_base_w_320", random_init=True)
+    options = {**BANK_RECIPE, "encoder": encoder, "images_per_template": 1}
+    bank = open_bank(run_build(vocab, tmp_path / "base", **options).path)
+    assert bank.manifest["dims"] == {
+        "text": 640,
+        "visual": 640,
+        "visual_s4": 128,
+        "visual_s8": 256,
+        "visual_s16": 512,
+    }
+    sel = bank.select(["sky", "red circle"])
+    assert sel.visual.shape == (2, 2, 640) and np.isfinite(sel.visual_s16).all()
+    assert bank.encoder == encoder.identity() and verify_bank(bank.root).ok
