@@ -327,9 +327,11 @@ def evaluate_checkpoint(
     if inference not in (1, 2):
         raise EvaluationError(f"--inference {inference}: expected 1 or 2")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch
         from accelerate import PartialState
 
-        device = str(PartialState().device)  # initialises torch.distributed
+        gpu = torch.cuda.is_available() and device != "cpu"
+        device = str(PartialState(cpu=not gpu).device)  # initialises torch.distributed
     device = _pick_device(device)
     data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
     segmenter = Segmenter(load_model(checkpoint, device), bank, device)

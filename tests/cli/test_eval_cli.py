@@ -151,3 +151,23 @@ def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_
 def test_eval_checkpoint_mode_names_missing_options(tmp_path):
     proc = _run("--checkpoint", str(tmp_path / "x.safetensors"), "--out", str(tmp_path))
     assert proc.returncode == 1 and "needs --dataset and --bank" in proc.stderr
+
+
+@pytest.mark.slow
+def test_eval_two_processes_sum_to_one(tiny_checkpoint_and_bank, tmp_path):
+    """torchrun with 2 CPU processes: each scores half the images, the matrices are summed."""
+    checkpoint, bank = tiny_checkpoint_and_bank
+    args = ["eval", "--checkpoint", str(checkpoint), "--dataset", "shapes", "--bank", str(bank),
+            "--limit", "4", "--device", "cpu", "-q"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([str(DPSEG), *args, "--out", str(tmp_path / "one")], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    torchrun = Path(sys.executable).with_name("torchrun")
+    two = subprocess.run([str(torchrun), "--nproc_per_node", "2", str(DPSEG), *args, "--out",
+                          str(tmp_path / "two")], env=env, capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert two.returncode == 0, two.stderr
+    a = json.loads((tmp_path / "one" / "results.json").read_text())
+    b = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert b["images"] == 4 and b["per_class"] == a["per_class"] and b["mIoU"] == a["mIoU"]
