@@ -91,7 +91,7 @@ def build(
         int | None,
         typer.Option(
             "--classes-per-shard",
-            help="Classes per shard file (default: about 256 images per shard).",
+            help="Classes per shard file (default: about 256 images per shard; 1 with --stage-maps).",
         ),
     ] = None,
     stage_maps: Annotated[

@@ -70,7 +70,7 @@ class FeatureEncoder:
                 for s, m in feats.items():
                     stages[s].append(m.float().mean(dim=(2, 3)).cpu())  # (G, D_l)
                     if self.stage_maps:
-                        maps[s].append(m.float().cpu())  # (G, D_l, h, w)
+                        maps[s].append(m.half().cpu())  # (G, D_l, h, w), stored as float16
             self.seconds += time.perf_counter() - t0
         out = {"visual": self._mean_k(torch.cat(pooled), templates, k)}
         for s in STRIDES:

@@ -116,8 +116,9 @@ def check_settings(images_per_template, resolution, steps, batch_size, seed, gui
 def make_plan(recipe: dict, vocab: Vocabulary, *, classes_per_shard: int | None = None) -> Plan:
     templates = recipe["templates"]
     k = recipe["images_per_template"]
-    if classes_per_shard is None:
-        classes_per_shard = max(1, IMAGES_PER_SHARD // (len(templates) * k))
+    if classes_per_shard is None:  # full stage maps are large: one class per shard then
+        maps = any(d.startswith("maps_") for d in recipe["datasets"])
+        classes_per_shard = 1 if maps else max(1, IMAGES_PER_SHARD // (len(templates) * k))
     if classes_per_shard < 1:
         raise BankError(f"classes per shard must be at least 1, got {classes_per_shard}")
     n = len(vocab)
