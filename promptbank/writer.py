@@ -39,7 +39,7 @@ from promptbank.format import (
 from promptbank.shards import ImageSample, ImageShardWriter, encode_png, read_samples
 
 OURS = {".build", IMAGES_DIR, FEATURES_DIR, MANIFEST}  # what a bank directory may hold
-MAX_PENDING = 64  # queued writer tasks before the producer waits (bounds memory)
+MAX_PENDING = 8  # queued writer tasks (about a class of images each) before the producer waits
 
 
 class BuildDir:
