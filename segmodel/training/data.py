@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-PAD_RGB = (124, 116, 104)  # image padding: about the ImageNet/CLIP mean colour
+PAD_RGB = (128, 128, 128)  # image padding value (SED pads images with 128, labels with ignore)
 
 
 @dataclass(frozen=True)
