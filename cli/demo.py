@@ -42,15 +42,11 @@ def demo(
     bank = steps.build_shapes_bank(settings, bank_dir, device)
     timing["bank_seconds"] = steps.done(t, "bank ready")
 
-    t = steps.stage(2, 5, "training DPSeg-tiny with dual (text + visual) prompts")
-    dual = steps.train_model(settings, bank, out / "dual", "dual", device)
-    timing["train_dual_seconds"] = steps.done(t, f"dual model -> {dual}")
+    t = steps.stage(2, 4, "training DPSeg-tiny with dual prompts and the text-only baseline")
+    dual, text = steps.train_pair(settings, bank, out, device)
+    timing["train_seconds"] = steps.done(t, f"models -> {dual}, {text}")
 
-    t = steps.stage(3, 5, "training the text-only baseline the same way")
-    text = steps.train_model(settings, bank, out / "text_only", "text", device)
-    timing["train_text_seconds"] = steps.done(t, f"text-only model -> {text}")
-
-    t = steps.stage(4, 5, f"scoring {settings.val_scenes} val scenes (text only, dual I, dual II)")
+    t = steps.stage(3, 4, f"scoring {settings.val_scenes} val scenes (text only, dual I, dual II)")
     rows = {
         "text_only": steps.evaluate_row(settings, bank, text, 1, device),
         "dual_inference1": steps.evaluate_row(settings, bank, dual, 1, device),
@@ -58,7 +54,7 @@ def demo(
     }
     timing["eval_seconds"] = steps.done(t, "scored")
 
-    t = steps.stage(5, 5, "drawing overlays of val scenes next to their ground truth")
+    t = steps.stage(4, 4, "drawing overlays of val scenes next to their ground truth")
     pictures = steps.write_overlays(settings, bank, dual, text, out / "overlays", device)
     timing["overlay_seconds"] = steps.done(t, f"{len(pictures)} pictures -> {out / 'overlays'}")
 

@@ -37,12 +37,13 @@ class DemoSettings:
     templates: int = 8  # T, ImageNet templates per class in the bank (= model num_templates)
     images_per_template: int = 2  # K, procedural images per (class, template)
     bank_resolution: int = 128  # side of the generated prompt images
-    steps: int = 0  # training steps per model (0 = the config's run.steps)
+    prototypes: int = 4  # P, visual-cost prototypes per class (templates averaged in P groups)
+    steps: int = 1200  # training steps per model (0 = the config's run.steps)
     batch_size: int = 0  # training batch (0 = the config's run.batch_size)
     train_scenes: int = 0  # train-split scenes (0 = the config's data.options.length)
     val_scenes: int = 200  # val-split scenes scored for the table
     overlay_scenes: int = 4  # val scenes drawn side by side with ground truth
-    workers: int = -1  # DataLoader workers (-1 = the config's data.workers)
+    workers: int = 0  # DataLoader workers (-1 = the config's); 0: the two runs fill the cores
     extra: tuple[str, ...] = ()  # more `section.key=value` training overrides
 
     @classmethod
@@ -51,6 +52,7 @@ class DemoSettings:
         return cls(
             templates=2,
             images_per_template=1,
+            prototypes=1,
             bank_resolution=64,
             steps=4,
             batch_size=2,
@@ -59,7 +61,7 @@ class DemoSettings:
             overlay_scenes=2,
             workers=0,
             extra=("model.overrides.image_size=64", "data.options.size=64", "data.crop=64",
-                   "data.resize_short=64", "model.overrides.visual_cost_prototypes=1"),
+                   "data.resize_short=64"),
         )  # fmt: skip
 
 
@@ -119,7 +121,7 @@ def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str,
     ]
     if settings.steps:
         sets.append(f"run.steps={settings.steps}")
-        sets.append(f"run.checkpoint_every={settings.steps}")
+        sets.append(f"run.checkpoint_every={min(settings.steps, 300)}")
     if settings.batch_size:
         sets.append(f"run.batch_size={settings.batch_size}")
     if settings.train_scenes:
@@ -133,13 +135,20 @@ def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str,
             'model.overrides.visual_cost=["upsample", "upsample", "upsample"]',
             "model.overrides.visual_cost_prototypes=1",
         ]
-    elif mode != "dual":
+    elif mode == "dual":
+        sets.append(f"model.overrides.visual_cost_prototypes={settings.prototypes}")
+    else:
         raise ValueError(f"mode {mode!r}: expected dual or text")
     return load_config(CONFIG, sets)
 
 
 def train_model(
-    settings: DemoSettings, bank: Path, folder: Path, mode: str, device: str = "cpu"
+    settings: DemoSettings,
+    bank: Path,
+    folder: Path,
+    mode: str,
+    device: str = "cpu",
+    progress: bool = True,
 ) -> Path:
     """Train one model into `folder` (reused when an earlier run finished with the same config,
     resumed when it stopped part way); returns its model.safetensors."""
@@ -156,16 +165,61 @@ def train_model(
         return final
     try:
         resume = folder.is_dir() and latest_checkpoint(folder) is not None
-        result = train(config, resume=resume)
+        result = train(config, resume=resume, progress=progress)
     except (ConfigError, CheckpointError):
         if not folder.is_dir():
             raise
         print(f"      {folder} was trained with other settings: starting over", file=sys.stderr)
         shutil.rmtree(folder)
-        result = train(config)
+        result = train(config, progress=progress)
     if result.model_path is None:
         raise RuntimeError(f"training in {folder} stopped at step {result.steps_done}")
     return result.model_path
+
+
+def train_pair(
+    settings: DemoSettings, bank: Path, out: Path, device: str = "cpu"
+) -> tuple[Path, Path]:
+    """Train the dual model and the text-only baseline -> (dual, text) model files.
+
+    On a CPU with few cores the two run side by side, one process each with an equal share of the
+    cores (small convolutions scale poorly over threads, so this beats running them one after the
+    other); the baseline's process trains quietly and the dual run shows progress.
+    """
+    import multiprocessing
+
+    import torch
+
+    cores = os.cpu_count() or 1
+    if device != "cpu" or cores < 2 or cores > 8:
+        dual = train_model(settings, bank, out / "dual", "dual", device)
+        return dual, train_model(settings, bank, out / "text_only", "text", device)
+    threads = max(1, cores // 2)
+    context = multiprocessing.get_context("spawn")
+    child = context.Process(
+        target=_train_quietly, args=(settings, bank, out / "text_only", threads), daemon=True
+    )
+    child.start()
+    print(f"      text-only baseline training side by side (process {child.pid})", file=sys.stderr)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        dual = train_model(settings, bank, out / "dual", "dual", device)
+    finally:
+        torch.set_num_threads(before)
+    if child.is_alive():
+        print("      waiting for the text-only baseline to finish", file=sys.stderr, flush=True)
+    child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"text-only training failed (exit code {child.exitcode}); see above")
+    return dual, out / "text_only" / "model.safetensors"
+
+
+def _train_quietly(settings: DemoSettings, bank: Path, folder: Path, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    train_model(settings, bank, folder, "text", "cpu", progress=False)
 
 
 # --- step 3: evaluation ------------------------------------------------------------------------
