@@ -5,7 +5,9 @@ plain = first name of each class, one query per class, no saliency, no evolution
 vip   = all aliases of VIP's released VOC20 file (63 names for 20 classes), saliency-weighted
         log-sum-exp aggregation, one round of visual-guided prompt evolution.
 Text queries are encoded once per vocabulary and cached (as VIP pre-encodes them): the per-image
-figures exclude them; the one-off text cost is printed separately.
+figures exclude them; the one-off text cost is printed separately. "decomposed" times the shared
+backbone pass on 3 windows and each configuration's head (alias maps, saliency, aggregation,
+evolution) on the same features, 20 times: less sensitive to a busy machine than whole images.
 
 Memory: each configuration runs in its own child process (model and text loaded first); the figure
 is the peak RSS sampled every 2 ms while it segments one image, and that peak minus the RSS just
@@ -95,13 +97,13 @@ def child(backbone: str, config: str, device: str) -> None:
     print(json.dumps(out))
 
 
-def timings(backbone: str, device: str, repeats: int) -> dict[str, dict[str, float]]:
+def timings(backbone: str, device: str, repeats: int) -> dict:
     import torch
 
     torch.set_num_threads(1)
     vocab, image = _vocab(), _image()
     segs = {name: _segmenter(backbone, name, device) for name in CONFIGS}
-    out: dict[str, dict[str, float]] = {name: {} for name in CONFIGS}
+    out: dict = {name: {} for name in CONFIGS}
     for name, seg in segs.items():
         start = time.perf_counter()
         q = seg.queries(vocab)
@@ -116,7 +118,24 @@ def timings(backbone: str, device: str, repeats: int) -> dict[str, dict[str, flo
             runs[name].append(time.perf_counter() - start)
     for name in CONFIGS:
         out[name]["image_s"] = statistics.median(runs[name])
+    # decomposition: backbone on 3 windows (shared) + each configuration's head on its features
+    backbone = segs["plain"].backbone
+    x = torch.randn(3, 3, PROTOCOL["crop"], PROTOCOL["crop"])
+    with torch.no_grad():
+        feats = backbone.encode_dense(x)
+        out["backbone_s"] = min(_timed(lambda: backbone.encode_dense(x)) for _ in range(repeats))
+        for name, seg in segs.items():
+            q = seg.queries(vocab)
+            out[name]["head_s"] = statistics.median(
+                _timed(lambda s=seg, q=q: s.head_logits(feats, q)) for _ in range(20)
+            )
     return out
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def memory(backbone: str, device: str) -> dict[str, dict]:
@@ -161,6 +180,12 @@ def main() -> None:
             f"{backbone}: time per image  vip/plain = {v['image_s'] / p['image_s']:.3f}x  "
             f"(vip {v['image_s'] * 1000:.0f} ms, plain {p['image_s'] * 1000:.0f} ms; "
             f"{v['names']:.0f} vs {p['names']:.0f} names)"
+        )
+        bb = t["backbone_s"]
+        print(
+            f"{backbone}: decomposed      vip/plain = "
+            f"{(bb + v['head_s']) / (bb + p['head_s']):.3f}x  (backbone {bb * 1000:.0f} ms + head "
+            f"vip {v['head_s'] * 1000:.1f} ms vs plain {p['head_s'] * 1000:.1f} ms, 3 windows)"
         )
         print(
             f"{backbone}: text, once      vip/plain = {v['text_s'] / p['text_s']:.2f}x  "

@@ -24,7 +24,7 @@ from promptbank.vocab import Vocabulary, load_vocabulary, vocabulary_from_names
 from segmodel.errors import EncoderMismatchError, InputError
 from segmodel.result import SegmentationResult
 from segmodel.vip import aggregation, evolution, protocol
-from segmodel.vip.backbones import DenseBackbone, load_backbone
+from segmodel.vip.backbones import DenseBackbone, DenseFeatures, load_backbone
 from segmodel.vip.settings import VipSettings, dataset_preset, load_presets, template_set
 
 IDENTITY_KEYS = ("name", "arch", "pretrained", "weights", "weights_sha256")
@@ -179,8 +179,12 @@ class VipSegmenter:
     # ------------------------------------------------------------------ image side
     def window_logits(self, x: torch.Tensor, q: Queries) -> torch.Tensor:
         """(n, 3, h, w) normalised windows (multiples of the stride) -> (n, C, h/s, w/s) logits."""
+        return self.head_logits(self.backbone.encode_dense(x), q)
+
+    def head_logits(self, feats: DenseFeatures, q: Queries) -> torch.Tensor:
+        """Dense features of n windows -> (n, C, h', w') class logits: alias maps, saliency,
+        aggregation and prompt evolution (everything VIP adds after the backbone)."""
         s = self.settings
-        feats = self.backbone.encode_dense(x)
         dense = feats.dense.float()  # (n, D, h', w')
         num_classes = len(q.classes)
         sal = None
