@@ -204,3 +204,15 @@ def test_custom_backbone_plugs_in():
     assert labels.shape == (64, 96)
     assert (labels[:, 4:28] == 0).all() and (labels[:, 36:60] == 1).all()
     assert (labels[:, 68:92] == 2).all()
+
+
+def test_package_import_is_light():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, segmodel.vip, segmodel.vip.aliases, segmodel.vip.wordnet; "
+        "print('torch' in sys.modules, 'open_clip' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
