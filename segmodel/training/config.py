@@ -1,7 +1,7 @@
 """Training settings: frozen dataclasses, loaded from TOML with `--set section.key=value` overrides.
 
-A TOML file has the sections [model], [prompts], [data], [optim] and [run], one per dataclass
-below; every key is optional (the defaults are the tiny shapes-world run). The resolved config is
+A TOML file has the sections [model], [prompts], [data], [optim], [run] and [eval], one per
+dataclass below; every key is optional (the defaults are the tiny shapes-world run). The resolved config is
 written back as TOML beside every checkpoint, so `dpseg train <that file>` repeats the run.
 """
 
@@ -88,12 +88,25 @@ class RunSection:
     tensorboard: bool = True  # also log to TensorBoard when it is installed
 
 
+@dataclass(frozen=True)
+class EvalSection:
+    every: int = 0  # evaluate every N steps and at the end (0 = never); needs prompts.bank
+    dataset: str = ""  # open_dataset name ("" = data.dataset)
+    root: str = ""  # its root ("" = data.root)
+    split: str = "val"  # its split
+    options: dict[str, Any] = field(default_factory=dict)  # dataset kwargs (empty = data.options)
+    limit: int = 0  # images per evaluation (0 = all)
+    inference: int = 1  # DPSeg inference mode, 1 or 2
+    protocol: str = "detectron2"  # detectron2 | mmseg
+
+
 SECTIONS = {
     "model": ModelSection,
     "prompts": PromptSection,
     "data": DataSection,
     "optim": OptimSection,
     "run": RunSection,
+    "eval": EvalSection,
 }
 
 
@@ -104,6 +117,7 @@ class TrainConfig:
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
     run: RunSection = field(default_factory=RunSection)
+    eval: EvalSection = field(default_factory=EvalSection)
 
     def __post_init__(self) -> None:
         def bad(key: str, value: Any, expected: str) -> ConfigError:
@@ -119,6 +133,11 @@ class TrainConfig:
             raise bad("run.precision", self.run.precision, "no | bf16 | fp16")
         if self.prompts.classes not in ("all", "seen"):
             raise bad("prompts.classes", self.prompts.classes, "all | seen")
+        if self.eval.every and not self.prompts.bank:
+            raise bad("eval.every", self.eval.every, "0 unless prompts.bank is set (evaluation "
+                      "segments with the bank's prompts)")  # fmt: skip
+        if self.eval.inference not in (1, 2):
+            raise bad("eval.inference", self.eval.inference, "1 or 2")
         if self.run.checkpoint_every < 1 or self.run.log_every < 1:
             raise bad("run.checkpoint_every/log_every", self.run.checkpoint_every, "at least 1")
 

@@ -28,7 +28,9 @@ from segmodel.training.optim import build_optimizer, build_scheduler
 
 # settings that may change when resuming (run length, logging, resources)
 RESUMABLE_CHANGES = {"run.steps", "run.checkpoint_every", "run.keep_checkpoints", "run.log_every",
-                     "run.tensorboard", "run.device", "data.workers"}  # fmt: skip
+                     "run.tensorboard", "run.device", "data.workers", "eval.every",
+                     "eval.dataset", "eval.root", "eval.split", "eval.options", "eval.limit",
+                     "eval.inference", "eval.protocol"}  # fmt: skip
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainResult:
     data_wait: float = 0.0  # mean seconds per step spent waiting for the next batch
     step_time: float = 0.0  # mean seconds per step in total (wait + compute)
     main: bool = True  # whether this process is the main one (it writes the files)
+    evals: list[dict[str, Any]] = field(default_factory=list)  # eval.jsonl records of this run
 
 
 def _setup_prompts(config: TrainConfig, encoder: Any, classes: list[str], templates: int):
@@ -204,6 +207,13 @@ class _Run:
         self.scheduler = build_scheduler(self.optimizer, config.optim, self.run.steps)
         self.extra = {"classes": self.classes, "dataset": config.data.dataset,
                       "bank": config.prompts.bank}  # fmt: skip
+        self.eval_data = None
+        if config.eval.every:
+            from segmodel.datasets import open_dataset
+
+            e, d = config.eval, config.data
+            self.eval_data = open_dataset(e.dataset or d.dataset, (e.root or d.root) or None,
+                                          split=e.split, **(e.options or d.options))  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
         from safetensors.torch import load_file
@@ -260,6 +270,28 @@ class _Run:
                        extra={**self.extra, "step": self.run.steps})  # fmt: skip
         self.accel.wait_for_everyone()
         return path
+
+    def evaluate(self, step: int) -> dict[str, Any]:
+        """Scores the model on the eval dataset with the bank's prompts (all processes share the
+        images); RNG states are kept, so evaluating does not change the training run."""
+        from segmodel.evaluation import evaluate_model, seen_unseen
+        from segmodel.segmenter import Segmenter
+
+        e = self.config.eval
+        model = self.accel.unwrap_model(self.model)
+        with torch.random.fork_rng(devices=[]):
+            segmenter = Segmenter(model, self.config.prompts.bank, self.accel.device)
+            classes = list(self.eval_data.classes)
+
+            def predict(image):
+                return segmenter.segment(image, classes, inference=e.inference).labels
+
+            results = evaluate_model(predict, self.eval_data, protocol=e.protocol,
+                                     limit=e.limit or None, progress=False)  # fmt: skip
+        model.train()
+        results.update(seen_unseen(results, self.eval_data))
+        keys = ("mIoU", "fwIoU", "mACC", "pACC", "seen_mIoU", "unseen_mIoU", "harmonic_mIoU")
+        return {"step": step, **{k: results[k] for k in keys if k in results}}
 
     def mean_loss(self, total: float, n: int) -> float:
         """Mean loss over the last n steps, averaged over processes."""
@@ -322,6 +354,13 @@ def train(
         if step % run.checkpoint_every == 0 or step == last:
             r.save(step)
             tick = time.perf_counter()  # checkpoint time is not step time
+        if config.eval.every and (step % config.eval.every == 0 or step == run.steps):
+            scores = r.evaluate(step)
+            result.evals.append(scores)
+            if r.main:
+                with (out / "eval.jsonl").open("a", encoding="utf-8") as f:
+                    f.write(json.dumps(scores) + "\n")
+            tick = time.perf_counter()
     if bar:
         bar.close(extra)
     logger.close()

@@ -82,11 +82,20 @@ def test_training_reads_dual_prompts_from_a_bank(tmp_path):
 
     bank = build_bank("shapes", tmp_path / "bank", generator="procedural", encoder="tiny",
                       templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
-    result = train(_config(tmp_path, "banked", f"prompts.bank={bank}", "run.steps=2"),
-                   progress=False)  # fmt: skip
+    common = [f"prompts.bank={bank}", "run.steps=2"]
+    plain = train(_config(tmp_path, "plain", *common), progress=False)
+    result = train(_config(tmp_path, "banked", *common, "eval.every=1", "eval.limit=2",
+                           "eval.inference=2"), progress=False)  # fmt: skip
+    a, b = load_file(str(plain.model_path)), load_file(str(result.model_path))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # evaluating leaves the training untouched
     assert result.steps_done == 2 and all(
         torch.isfinite(torch.tensor([x for _, x in result.losses]))
     )
     extra = read_header(result.model_path)["extra"]
     assert extra["bank"] == str(bank) and "red circle" in extra["classes"]
     assert "yellow star" not in extra["classes"]  # prompts.classes = "seen"
+    records = [json.loads(x) for x in (tmp_path / "banked" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and records == result.evals
+    assert {"mIoU", "pACC", "seen_mIoU", "unseen_mIoU"} <= set(records[0])
+    with pytest.raises(ConfigError, match="eval.every"):
+        _config(tmp_path, "x", "eval.every=5")  # evaluation needs a bank
