@@ -29,7 +29,8 @@ STRIDES = (4, 8, 16)
 class RefineSettings:
     """How inference II builds its image-specific visual prompts."""
 
-    source: str = "crops"  # crops (paper) | region (one frozen pass) | features (no extra pass)
+    source: str = "features"  # features (no extra pass; measured best, docs/performance.md) |
+    # crops (the paper: one frozen-encoder pass per crop) | region (one frozen pass, pooled)
     crop_size: int | None = None  # crop side for the frozen encoder; None = the model input size
     mask_background: bool = True  # crops: pixels outside the class region set to the mean colour
     min_area: float = 0.0  # fraction of pass-one pixels a class needs to count as detected

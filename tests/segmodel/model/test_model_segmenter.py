@@ -55,7 +55,9 @@ def test_predict_probs_shape(segmenter, bank):
         assert float(probs.min()) >= 0 and float(probs.max()) <= 1
 
 
-def test_inference_two_reuses_features_and_refines_only_detected(segmenter):
+@pytest.mark.parametrize("source", ["features", "crops"])
+def test_inference_two_runs_the_image_encoder_once(bank, source):
+    segmenter = Segmenter(tiny_model(), bank, refine=RefineSettings(source=source))
     calls = []
     hook = segmenter.model.image_encoder.register_forward_hook(lambda *a: calls.append(1))
     try:
