@@ -158,6 +158,31 @@ class PromptSet:
         )
 
     @classmethod
+    def text_only(
+        cls,
+        encoder: ClipEncoder,
+        classes: list[str],
+        templates: int | list[str],
+        device: str | torch.device = "cpu",
+    ) -> PromptSet:
+        """Text prompts for `classes` (the first `templates` ImageNet templates, or a list) and
+        no visual prompts: `has_visual` is all False, visual features are zero."""
+        from promptbank.vocab import load_templates
+
+        text = text_prompts(encoder, list(classes), load_templates(templates))  # (C, T, D)
+        c, t, _ = text.shape
+        zeros = [torch.zeros(c, t, d) for d in encoder.stage_dims[:3]]  # (C, T, D_l)
+        return cls.from_arrays(
+            list(classes),
+            text,
+            text,
+            *zeros,
+            has_visual=[False] * c,
+            encoder=encoder.identity(),
+            device=device,
+        )
+
+    @classmethod
     def from_bank(
         cls,
         bank: Bank,

@@ -35,7 +35,8 @@ MODES = ("resize", "slide")
 
 
 class Segmenter:
-    """Segments images with `model` and prompts read from `bank`.
+    """Segments images with `model` and prompts read from `bank` (None: text-only prompts from
+    the frozen encoder's text tower and the first T ImageNet templates, no visual prompts).
 
     encoder: the frozen prompt encoder (the bank's); loaded from the model's recorded identity on
     first need (inference II, text fallback for classes the bank lacks) when not given.
@@ -45,7 +46,7 @@ class Segmenter:
     def __init__(
         self,
         model: DPSeg,
-        bank: Bank | str | Path,
+        bank: Bank | str | Path | None,
         device: str | None = None,
         encoder: ClipEncoder | None = None,
         *,
@@ -59,8 +60,9 @@ class Segmenter:
 
             bank = open_bank(bank)
         device = torch.device(device) if device else next(model.parameters()).device
-        check_encoder(model.encoder_identity, bank.encoder, what=f"bank {bank.root}")
-        if len(bank.templates) != model.config.num_templates:
+        if bank is not None:
+            check_encoder(model.encoder_identity, bank.encoder, what=f"bank {bank.root}")
+        if bank is not None and len(bank.templates) != model.config.num_templates:
             raise PromptError(
                 f"bank {bank.root} has {len(bank.templates)} templates but the model was built "
                 f"with num_templates={model.config.num_templates}; rebuild the bank with "
@@ -115,10 +117,15 @@ class Segmenter:
         """The PromptSet of `classes` (cached for repeated calls with the same vocabulary)."""
         key = tuple(classes)
         if self._cached is None or self._cached[0] != key:
-            fallback = self.encoder if any(not self.bank.has(c) for c in classes) else None
-            prompts = PromptSet.from_bank(
-                self.bank, list(classes), self.device, text_encoder=fallback
-            )
+            if self.bank is None:
+                prompts = PromptSet.text_only(
+                    self.encoder, list(classes), self.model.config.num_templates, self.device
+                )
+            else:
+                fallback = self.encoder if any(not self.bank.has(c) for c in classes) else None
+                prompts = PromptSet.from_bank(
+                    self.bank, list(classes), self.device, text_encoder=fallback
+                )
             self._cached = (key, prompts)
         return self._cached[1]
 

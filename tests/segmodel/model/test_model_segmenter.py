@@ -124,3 +124,11 @@ def test_redecode_detected_keeps_pass_one_for_the_others():
         others = [c for c in range(6) if c not in found]
         assert found and torch.equal(two[b, others], one[b, others])
         assert not torch.equal(two[b, found], one[b, found])
+
+
+def test_without_a_bank_prompts_are_text_only():
+    segmenter = Segmenter(tiny_model(), None)
+    prompts = segmenter.prompts(["sky", "grass"])
+    assert prompts.has_visual.tolist() == [False, False]
+    assert prompts.num_templates == 2
+    assert segmenter.segment(photo(), ["sky", "grass"]).labels.shape == (90, 150)
