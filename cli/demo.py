@@ -37,7 +37,7 @@ def demo(
     bank_dir = out / "bank"
 
     t = steps.stage(
-        1, 5, f"building the shapes bank in {bank_dir} (procedural generator, tiny CLIP)"
+        1, 4, f"building the shapes bank in {bank_dir} (procedural generator, tiny CLIP)"
     )
     bank = steps.build_shapes_bank(settings, bank_dir, device)
     timing["bank_seconds"] = steps.done(t, "bank ready")

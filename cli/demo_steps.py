@@ -2,11 +2,10 @@
 
     settings = DemoSettings()                    # or DemoSettings.quick() for tests
     bank = build_shapes_bank(settings, out / "bank")
-    dual = train_model(settings, bank, out / "dual", "dual")
-    text = train_model(settings, bank, out / "text_only", "text")
-    rows = evaluate_rows(settings, bank, dual, text)
+    dual, text = train_pair(settings, bank, out)  # side by side on a small CPU
+    rows = {"text_only": evaluate_row(settings, bank, text, 1), ...}
     write_overlays(settings, bank, dual, text, out / "overlays")
-    write_results(rows, settings, out)
+    write_results(rows, settings, out, timing)
 
 Lives in `cli` because building a bank needs the generator side (`promptbank.build`), which the
 `segmodel` library never imports. Every step skips work an earlier run already finished.
