@@ -89,14 +89,20 @@ class DecoderStage(nn.Module):
         chunk: int = 0,
         head: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """x (B, C, in, h, w): this stage's input for the active classes;
+        """x (B, C, in, h, w): this stage's input for the active classes (overwritten when
+        gradients are off: inference keeps one C-sized tensor per stage);
         guide_map (B, D_j, 2h, 2w): the (detached) trunk map at the output scale;
         side(span) -> (B, c, side, 2h, 2w) or None: the side cost of classes `span`;
         pool: class-attention pooling; chunk: classes per chunk (0 = all);
         head: maps (B, c, out, 2h, 2w) -> (B, c, 2h, 2w) per chunk (the last stage's output head).
         """
         spans = class_spans(x.shape[1], chunk)
-        y = torch.cat([self._spatial(x[:, s]) for s in spans], dim=1)  # (B, C, in, h, w)
+        if torch.is_grad_enabled():
+            y = torch.cat([self._spatial(x[:, s]) for s in spans], dim=1)  # (B, C, in, h, w)
+        else:  # inference: overwrite the input chunk by chunk (no second C-sized tensor)
+            y = x
+            for s in spans:
+                y[:, s] = self._spatial(x[:, s])
         summary = None
         if len(spans) > 1:  # pass one: attention sums over every class
             for s in spans:
