@@ -230,12 +230,10 @@ def load_image(path: Path, max_side: int = MAX_SIDE) -> tuple[Any, list[str], tu
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise ImageRefused(f"not a readable image ({type(error).__name__}: {error})") from None
     size = image.size
-    rotated = ImageOps.exif_transpose(image)
-    if rotated.size != image.size or rotated is not image:
-        orientation = image.getexif().get(0x0112, 1)
-        if orientation not in (0, 1):
-            notes.append(f"EXIF orientation {orientation} applied")
-        image = rotated
+    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation tag; 1 = upright
+    if orientation not in (0, 1):
+        image = ImageOps.exif_transpose(image)
+        notes.append(f"EXIF orientation {orientation} applied")
     if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         array = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
