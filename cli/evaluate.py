@@ -5,10 +5,12 @@ No numpy or torch at module level: `dpseg --help` must stay light.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
 
+from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
 
@@ -16,7 +18,7 @@ class EvalUsageError(DpsegError):
     """`dpseg eval` options that do not form one of its two modes."""
 
 
-def evaluate(
+def _evaluate(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json and results.md."),
     pred: Path | None = typer.Option(
         None, "--pred", help="Folder of predicted label maps (PNG/TIFF), named like the GT."
@@ -58,6 +60,20 @@ def evaluate(
     limit: int | None = typer.Option(None, "--limit", help="Evaluate only the first N images."),
     workers: int = typer.Option(1, "--workers", help="Threads loading label maps (pred mode)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress line."),
+    method: str = typer.Option(
+        "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
+    ),
+    backbone: str = typer.Option("tiny", "--backbone", help="VIP: open_clip backbone name."),
+    backbone_weights: Path | None = typer.Option(
+        None, "--backbone-weights", help="VIP: open_clip checkpoint file for --backbone."
+    ),
+    vip_preset: str | None = typer.Option(
+        None, "--vip-preset", help="VIP: preset name (default: the dataset's, when it has one)."
+    ),
+    single_names: bool = typer.Option(
+        False, "--single-names", help="VIP: the protocol's single-name class file, no aliases."
+    ),
+    vip_overrides: dict | None = None,
 ) -> None:
     """Score segmentations with detectron2's or MMSegmentation's mIoU rules.
 
@@ -68,10 +84,21 @@ def evaluate(
     Model mode runs a dpseg checkpoint on a benchmark:
 
         dpseg eval --checkpoint run/ckpt.pt --dataset ade150 --data-root datasets/ --bank bank/ --out results/
+
+    VIP mode segments without training (every VIP setting is a --vip-* flag):
+
+        dpseg eval --method vip --backbone ViT-B-16:openai --dataset voc20 --data-root datasets/ --protocol mmseg --out results/
     """
     from segmodel import evaluation
 
-    if pred is not None or gt is not None:
+    if method not in ("dpseg", "vip"):
+        raise EvalUsageError(f"--method {method!r}: expected dpseg or vip")
+    if method == "vip":
+        results = _eval_vip(
+            dataset, data_root, split, bank, backbone, backbone_weights, vip_preset,
+            single_names, vip_overrides or {}, protocol, device, limit, quiet,
+        )  # fmt: skip
+    elif pred is not None or gt is not None:
         results = _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, quiet)
     elif checkpoint is not None:
         results = _eval_checkpoint(
@@ -87,6 +114,51 @@ def evaluate(
         return  # under accelerate launch, rank 0 writes the (already summed) results
     json_path, _ = evaluation.write_results(results, out)
     typer.echo(f"{evaluation.format_summary(results)} -> {json_path}")
+
+
+# dpseg dataset name -> VIP preset (its class file lists the same classes in label order)
+VIP_PRESETS = {"voc20": "voc20", "pc59": "context59", "ade150": "ade20k",
+               "coco-stuff171": "coco-stuff", "shapes": "shapes"}  # fmt: skip
+
+
+def _eval_vip(
+    dataset, data_root, split, bank, backbone, weights, preset, single_names, overrides, protocol,
+    device, limit, quiet,
+) -> dict:  # fmt: skip
+    """Training-free VIP over a benchmark: the dataset's preset settings and alias file."""
+    if dataset is None:
+        raise EvalUsageError("--method vip needs --dataset NAME (and --data-root DIR)")
+    from segmodel.datasets import open_dataset
+    from segmodel.evaluation import evaluate_model
+    from segmodel.vip import VipSegmenter
+    from segmodel.vip.segmenter import preset_vocabulary
+    from segmodel.vip.settings import VipSettings
+
+    data = open_dataset(dataset, data_root, split=split)
+    preset = preset or VIP_PRESETS.get(dataset)
+    settings = VipSettings.preset(preset, **overrides)
+    if preset:
+        vocab = preset_vocabulary(preset, aliases=not single_names)
+        if len(vocab.classes) != len(data.classes):
+            raise EvalUsageError(
+                f"VIP preset {preset!r} has {len(vocab.classes)} classes but dataset {dataset!r} "
+                f"has {len(data.classes)}; pass a matching --vip-preset"
+            )
+    else:
+        names = list(data.classes)
+        vocab = [n.split(",")[0].strip() for n in names] if single_names else names
+    segmenter = VipSegmenter(
+        backbone, weights, device=None if device == "auto" else device, bank=bank,
+        settings=settings,
+    )  # fmt: skip
+
+    def predict(image):
+        return segmenter.segment(image, vocab, return_probs=False).labels
+
+    source = {"method": "vip", "backbone": backbone, "preset": preset,
+              "aliases": not single_names, "settings": dataclasses.asdict(settings)}  # fmt: skip
+    return evaluate_model(predict, data, protocol=protocol, limit=limit, progress=not quiet,
+                          source=source)  # fmt: skip
 
 
 def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, quiet) -> dict:
@@ -139,3 +211,6 @@ def _eval_checkpoint(
         progress=not quiet,
         dataset_options={"ignore_index": ignore} if dataset == "folder" else None,
     )
+
+
+evaluate = add_vip_flags(_evaluate)
