@@ -22,25 +22,13 @@ def list_models(
     """
     from promptbank import catalog
 
+    known = [("encoder", e.name, e.hf_repo, e.note) for e in catalog.ENCODERS.values()]
+    known += [("generator", g.name, g.hf_repo, g.note) for g in catalog.GENERATORS.values()]
     rows = [
-        {
-            "kind": "encoder",
-            "name": e.name,
-            "source": e.hf_repo or "built-in",
-            "weights": catalog.weights_status("encoder", e.name),
-            "note": e.note,
-        }
-        for e in catalog.ENCODERS.values()
-    ] + [
-        {
-            "kind": "generator",
-            "name": g.name,
-            "source": g.hf_repo or "built-in",
-            "weights": catalog.weights_status("generator", g.name),
-            "note": g.note,
-        }
-        for g in catalog.GENERATORS.values()
-    ]
+        {"kind": kind, "name": name, "source": repo or "built-in",
+         "weights": catalog.weights_status(kind, name), "note": note}
+        for kind, name, repo, note in known
+    ]  # fmt: skip
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return

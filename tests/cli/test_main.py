@@ -5,6 +5,15 @@ import sys
 
 from tests.conftest import dpseg_executable
 
+# A throwaway command that fails with a DpsegError (a folder that is not a pipeline).
+PROBE = (
+    "import sys; from cli.main import app, main\n"
+    "from promptbank.generator import load_generator\n"
+    "@app.command('probe-error')\n"
+    "def probe(path: str):\n    load_generator(path)\n"
+    "main(sys.argv[1:])\n"
+)
+
 
 def test_help_imports_no_torch():
     code = (
@@ -33,13 +42,7 @@ def test_unknown_command_is_usage_error(run_dpseg):
 
 def test_domain_error_is_one_line_exit_1(run_dpseg, tmp_path):
     # A generator folder without model_index.json is a user error: one line, no traceback.
-    code = (
-        "import sys; from cli.main import app, main\n"
-        "from promptbank.generator import load_generator\n"
-        "@app.command('probe-error')\n"
-        "def probe(path: str):\n    load_generator(path)\n"
-        "main(sys.argv[1:])\n"
-    )
+    code = PROBE
     (tmp_path / "not-a-pipeline").mkdir()
     result = subprocess.run(
         [sys.executable, "-c", code, "probe-error", str(tmp_path / "not-a-pipeline")],
@@ -53,13 +56,7 @@ def test_domain_error_is_one_line_exit_1(run_dpseg, tmp_path):
 
 
 def test_debug_env_shows_traceback(tmp_path):
-    code = (
-        "import sys; from cli.main import app, main\n"
-        "from promptbank.generator import load_generator\n"
-        "@app.command('probe-error')\n"
-        "def probe(path: str):\n    load_generator(path)\n"
-        "main(sys.argv[1:])\n"
-    )
+    code = PROBE
     import os
 
     result = subprocess.run(
