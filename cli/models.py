@@ -32,12 +32,12 @@ def list_models(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    widths = [max(len(r[k]) for r in rows) for k in ("kind", "name", "weights")]
-    for r in rows:
-        weights = r["weights"] if r["weights"] != "missing" else "missing (see docs/install.md)"
-        typer.echo(
-            f"{r['kind']:<{widths[0]}}  {r['name']:<{widths[1]}}  {weights:<{widths[2]}}  {r['note']}"
-        )
+    table = [(r["kind"], r["name"], r["weights"], r["note"]) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(3)]
+    for row in table:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[3])
+    if any(r["weights"] == "missing" for r in rows):
+        typer.echo("\nMissing weights: see docs/install.md (dpseg never downloads them).")
     typer.echo(
         "\nAlso accepted: any open_clip model as ARCH[:TAG] with --encoder-weights PATH, "
         "any diffusers hub id in your Hugging Face cache, or a local pipeline folder."
