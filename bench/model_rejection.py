@@ -183,10 +183,11 @@ def main() -> None:
             full = full or r
             same = sum(a == b for a, b in zip(r["labels"], full["labels"])) / len(r["labels"])
             over = r["peak_mb"] - r["baseline_mb"]
+            miou = "-" if r["miou"] is None else f"{r['miou']:.2f}"
             print(
                 f"{classes:7d} {label:30s} {r['seconds']:8.2f} "
                 f"{full['seconds'] / r['seconds']:8.2f} {r['peak_mb']:8.0f} {over:9.0f} "
-                f"{100 * same:6.1f}% {r['miou'] or float('nan'):6.2f}  "
+                f"{100 * same:6.1f}% {miou:>6s}  "
                 f"{'/'.join(map(str, r['kept']))}",
                 flush=True,
             )
