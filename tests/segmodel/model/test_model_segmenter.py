@@ -132,3 +132,11 @@ def test_without_a_bank_prompts_are_text_only():
     assert prompts.has_visual.tolist() == [False, False]
     assert prompts.num_templates == 2
     assert segmenter.segment(photo(), ["sky", "grass"]).labels.shape == (90, 150)
+
+
+def test_segment_with_early_rejection(segmenter):
+    full = segmenter.segment(photo(), SHAPES_CLASSES, return_probs=True)
+    same = segmenter.segment(photo(), SHAPES_CLASSES, topk=len(SHAPES_CLASSES), return_probs=True)
+    np.testing.assert_array_equal(full.labels, same.labels)
+    fast = segmenter.segment(photo(), SHAPES_CLASSES, topk=1)
+    assert fast.labels.shape == full.labels.shape and fast.scores.shape == (4,)
