@@ -37,7 +37,7 @@ class DemoSettings:
     images_per_template: int = 2  # K, procedural images per (class, template)
     bank_resolution: int = 128  # side of the generated prompt images
     prototypes: int = 4  # P, visual-cost prototypes per class (templates averaged in P groups)
-    steps: int = 1200  # training steps per model (0 = the config's run.steps)
+    steps: int = 800  # training steps per model (0 = the config's run.steps)
     batch_size: int = 0  # training batch (0 = the config's run.batch_size)
     train_scenes: int = 0  # train-split scenes (0 = the config's data.options.length)
     val_scenes: int = 200  # val-split scenes scored for the table
@@ -112,8 +112,8 @@ def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str,
     from segmodel.training import load_config
 
     sets = [
-        f"run.out={json.dumps(str(folder))}",
-        f"prompts.bank={json.dumps(str(bank))}",
+        f"run.out={json.dumps(str(folder.resolve()))}",
+        f"prompts.bank={json.dumps(str(bank.resolve()))}",
         f"model.overrides.num_templates={settings.templates}",
         "run.tensorboard=false",
         f"run.device={json.dumps('cpu' if device == 'cpu' else 'auto')}",
