@@ -37,6 +37,7 @@ class DemoSettings:
     images_per_template: int = 2  # K, procedural images per (class, template)
     bank_resolution: int = 128  # side of the generated prompt images
     prototypes: int = 4  # P, visual-cost prototypes per class (templates averaged in P groups)
+    image_size: int = 128  # model input side = scene side (train and val), a multiple of 32
     steps: int = 800  # training steps per model (0 = the config's run.steps)
     batch_size: int = 0  # training batch (0 = the config's run.batch_size)
     train_scenes: int = 0  # train-split scenes (0 = the config's data.options.length)
@@ -59,9 +60,8 @@ class DemoSettings:
             val_scenes=4,
             overlay_scenes=2,
             workers=0,
-            extra=("model.overrides.image_size=64", "data.options.size=64", "data.crop=64",
-                   "data.resize_short=64"),
-        )  # fmt: skip
+            image_size=64,
+        )
 
 
 def stage(number: int, total: int, text: str) -> float:
@@ -118,6 +118,9 @@ def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str,
         "run.tensorboard=false",
         f"run.device={json.dumps('cpu' if device == 'cpu' else 'auto')}",
     ]
+    side = settings.image_size
+    sets += [f"model.overrides.image_size={side}", f"data.options.size={side}",
+             f"data.crop={side}", f"data.resize_short={side}"]  # fmt: skip
     if settings.steps:
         sets.append(f"run.steps={settings.steps}")
         sets.append(f"run.checkpoint_every={min(settings.steps, 300)}")
