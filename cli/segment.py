@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
 MIN_SIDE = 16  # smaller images are refused: nothing to segment at 1/4 resolution
@@ -32,7 +33,7 @@ class ImageRefused(DpsegError):
     """One input image that cannot be segmented (the batch goes on)."""
 
 
-def segment(
+def _segment(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, TIFF, WebP, ...)."),
     checkpoint: Path | None = typer.Option(
         None, "--checkpoint", help="Trained DPSeg model (.safetensors from dpseg train)."
@@ -58,10 +59,17 @@ def segment(
         "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
     ),
     backbone: str = typer.Option("tiny", "--backbone", help="VIP backbone (method vip)."),
+    backbone_weights: Path | None = typer.Option(
+        None, "--backbone-weights", help="VIP: open_clip checkpoint file for --backbone."
+    ),
+    vip_preset: str | None = typer.Option(
+        None, "--vip-preset", help="VIP: start from a dataset preset's settings (e.g. voc20)."
+    ),
     max_side: int = typer.Option(
         MAX_SIDE, "--max-side", help="Downscale images whose long side is larger than this."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
+    vip_overrides: dict | None = None,
 ) -> None:
     """Segment images into the classes you name: label maps, overlays with a legend, JSON shares.
 
@@ -78,8 +86,10 @@ def segment(
         raise SegmentUsageError(
             "--checkpoint is missing: pass a model from `dpseg train` (or use --method vip)"
         )
+    vip = {"backbone": backbone, "weights": backbone_weights, "preset": vip_preset,
+           "overrides": vip_overrides or {}}  # fmt: skip
     predict, info = _predictor(
-        method, checkpoint, bank, backbone, names, out, device, generate, inference
+        method, checkpoint, bank, vip, names, out, device, generate, inference
     )
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -120,17 +130,20 @@ def _class_names(classes: str | None, vocab: str | None) -> list[str]:
     return names
 
 
-def _predictor(method, checkpoint, bank, backbone, names, out, device, generate, inference):
+def _predictor(method, checkpoint, bank, vip, names, out, device, generate, inference):
     """-> (predict(PIL image) -> SegmentationResult, provenance dict for the JSON)."""
     from segmodel.evaluation import _pick_device
 
     device = _pick_device(device)
     if method == "vip":
-        from segmodel.vip import VipSegmenter
+        from segmodel.vip import VipSegmenter, VipSettings
 
-        vip = VipSegmenter(backbone, device=device, bank=bank)
-        info = {"method": "vip", "backbone": backbone, "bank": str(bank) if bank else None}
-        return (lambda image: vip.segment(image, names, return_probs=False)), info
+        settings = VipSettings.preset(vip["preset"], **vip["overrides"])
+        segmenter = VipSegmenter(vip["backbone"], vip["weights"], device=device, bank=bank,
+                                 settings=settings)  # fmt: skip
+        info = {"method": "vip", "backbone": vip["backbone"], "bank": str(bank) if bank else None,
+                "vip_overrides": vip["overrides"]}  # fmt: skip
+        return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
     from segmodel.checkpoint import load_model, read_header
     from segmodel.segmenter import Segmenter
@@ -316,3 +329,6 @@ def _atomic_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+segment = add_vip_flags(_segment)

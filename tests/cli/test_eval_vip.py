@@ -36,3 +36,16 @@ def test_eval_vip_bad_setting_is_one_line(run_dpseg, tmp_path):
         "dpseg: error: VIP setting tau=-1.0: expected > 0"
     ]
     assert not (tmp_path / "x" / "results.json").exists()
+
+
+def test_segment_vip_takes_the_same_flags(run_dpseg, tmp_path):
+    from PIL import Image
+
+    from promptbank.shapes import render_scene
+
+    image, _ = render_scene(5, 96)
+    Image.fromarray(image).save(tmp_path / "scene.png")
+    run_dpseg("segment", tmp_path / "scene.png", "--method", "vip", "--classes", "sky, grass",
+              "--vip-evolve-steps", "0", "--out", tmp_path / "seg", "-q", check=True)  # fmt: skip
+    record = json.loads((tmp_path / "seg" / "scene.json").read_text())
+    assert record["vip_overrides"] == {"evolve_steps": 0}
