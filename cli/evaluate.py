@@ -63,17 +63,10 @@ def _evaluate(
     method: str = typer.Option(
         "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
     ),
-    backbone: str = typer.Option("tiny", "--backbone", help="VIP: open_clip backbone name."),
-    backbone_weights: Path | None = typer.Option(
-        None, "--backbone-weights", help="VIP: open_clip checkpoint file for --backbone."
-    ),
-    vip_preset: str | None = typer.Option(
-        None, "--vip-preset", help="VIP: preset name (default: the dataset's, when it has one)."
-    ),
     single_names: bool = typer.Option(
         False, "--single-names", help="VIP: the protocol's single-name class file, no aliases."
     ),
-    vip_overrides: dict | None = None,
+    vip: dict | None = None,
 ) -> None:
     """Score segmentations with detectron2's or MMSegmentation's mIoU rules.
 
@@ -95,8 +88,7 @@ def _evaluate(
         raise EvalUsageError(f"--method {method!r}: expected dpseg or vip")
     if method == "vip":
         results = _eval_vip(
-            dataset, data_root, split, bank, backbone, backbone_weights, vip_preset,
-            single_names, vip_overrides or {}, protocol, device, limit, quiet,
+            dataset, data_root, split, bank, vip, single_names, protocol, device, limit, quiet,
         )  # fmt: skip
     elif pred is not None or gt is not None:
         results = _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, quiet)
@@ -122,8 +114,7 @@ VIP_PRESETS = {"voc20": "voc20", "pc59": "context59", "ade150": "ade20k",
 
 
 def _eval_vip(
-    dataset, data_root, split, bank, backbone, weights, preset, single_names, overrides, protocol,
-    device, limit, quiet,
+    dataset, data_root, split, bank, vip, single_names, protocol, device, limit, quiet,
 ) -> dict:  # fmt: skip
     """Training-free VIP over a benchmark: the dataset's preset settings and alias file."""
     if dataset is None:
@@ -135,8 +126,9 @@ def _eval_vip(
     from segmodel.vip.settings import VipSettings
 
     data = open_dataset(dataset, data_root, split=split)
-    preset = preset or VIP_PRESETS.get(dataset)
-    settings = VipSettings.preset(preset, **overrides)
+    backbone = vip["backbone"]
+    preset = vip["preset"] or VIP_PRESETS.get(dataset)
+    settings = VipSettings.preset(preset, **vip["overrides"])
     if preset:
         vocab = preset_vocabulary(preset, aliases=not single_names)
         if len(vocab.classes) != len(data.classes):
@@ -148,7 +140,7 @@ def _eval_vip(
         names = list(data.classes)
         vocab = [n.split(",")[0].strip() for n in names] if single_names else names
     segmenter = VipSegmenter(
-        backbone, weights, device=None if device == "auto" else device, bank=bank,
+        backbone, vip["weights"], device=None if device == "auto" else device, bank=bank,
         settings=settings,
     )  # fmt: skip
 

@@ -58,18 +58,11 @@ def _segment(
     method: str = typer.Option(
         "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
     ),
-    backbone: str = typer.Option("tiny", "--backbone", help="VIP backbone (method vip)."),
-    backbone_weights: Path | None = typer.Option(
-        None, "--backbone-weights", help="VIP: open_clip checkpoint file for --backbone."
-    ),
-    vip_preset: str | None = typer.Option(
-        None, "--vip-preset", help="VIP: start from a dataset preset's settings (e.g. voc20)."
-    ),
     max_side: int = typer.Option(
         MAX_SIDE, "--max-side", help="Downscale images whose long side is larger than this."
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
-    vip_overrides: dict | None = None,
+    vip: dict | None = None,
 ) -> None:
     """Segment images into the classes you name: label maps, overlays with a legend, JSON shares.
 
@@ -86,8 +79,6 @@ def _segment(
         raise SegmentUsageError(
             "--checkpoint is missing: pass a model from `dpseg train` (or use --method vip)"
         )
-    vip = {"backbone": backbone, "weights": backbone_weights, "preset": vip_preset,
-           "overrides": vip_overrides or {}}  # fmt: skip
     predict, info = _predictor(
         method, checkpoint, bank, vip, names, out, device, generate, inference
     )

@@ -2,7 +2,9 @@
 
 The flags are generated from `segmodel.vip.settings.VipSettings` (each field's comment becomes its
 help), so a new setting is a new flag with no CLI change. Every flag defaults to None, meaning
-"keep the preset's value"; the decorated command receives the given ones as `vip_overrides`.
+"keep the preset's value". The decorator also adds `--backbone`, `--backbone-weights` and
+`--vip-preset`; the decorated command receives all of it as one `vip` dict with the keys
+`backbone`, `weights`, `preset` and `overrides` (the settings flags that were given).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import inspect
 import re
 import types
 import typing
+from pathlib import Path
 
 import typer
 
@@ -65,26 +68,48 @@ def parse_override(name: str, value):
     return value
 
 
+def _source_parameters() -> list[inspect.Parameter]:
+    """The VIP options that are not settings: which backbone, its weights, the preset."""
+    panel = "VIP settings (method vip; default: the preset's)"
+    options = [
+        ("backbone", str, typer.Option("tiny", "--backbone", rich_help_panel=panel,
+                                       help="VIP: open_clip backbone name (or tiny, tiny-vit).")),
+        ("backbone_weights", Path | None, typer.Option(
+            None, "--backbone-weights", rich_help_panel=panel,
+            help="VIP: open_clip checkpoint file for --backbone.")),
+        ("vip_preset", str | None, typer.Option(
+            None, "--vip-preset", rich_help_panel=panel,
+            help="VIP: start from this dataset preset's settings (e.g. voc20).")),
+    ]  # fmt: skip
+    return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                              annotation=kind) for name, kind, option in options]  # fmt: skip
+
+
 def add_vip_flags(command):
-    """Decorate a Typer command taking `vip_overrides: dict` with one flag per VIP setting."""
+    """Decorate a Typer command taking `vip: dict` with the VIP options (see the module doc)."""
     signature = inspect.signature(command)
-    extra = vip_flag_parameters()
-    names = {p.name for p in extra}
+    settings = vip_flag_parameters()
+    setting_names = {p.name for p in settings}
+    extra = _source_parameters() + settings
 
     @functools.wraps(command)
     def wrapper(**kwargs):
         overrides = {
-            name[len("vip_") :]: parse_override(name[len("vip_") :], kwargs.pop(name))
-            for name in list(kwargs)
-            if name in names
+            name[len("vip_"):]: parse_override(name[len("vip_"):], kwargs.pop(name))
+            for name in list(kwargs) if name in setting_names
+        }  # fmt: skip
+        vip = {
+            "backbone": kwargs.pop("backbone"),
+            "weights": kwargs.pop("backbone_weights"),
+            "preset": kwargs.pop("vip_preset"),
+            "overrides": {k: v for k, v in overrides.items() if v is not None},
         }
-        overrides = {k: v for k, v in overrides.items() if v is not None}
-        return command(**kwargs, vip_overrides=overrides)
+        return command(**kwargs, vip=vip)
 
-    kept = [p for p in signature.parameters.values() if p.name != "vip_overrides"]
+    kept = [p for p in signature.parameters.values() if p.name != "vip"]
     wrapper.__signature__ = signature.replace(parameters=kept + extra)
     wrapper.__annotations__ = {
-        **{k: v for k, v in command.__annotations__.items() if k != "vip_overrides"},
+        **{k: v for k, v in command.__annotations__.items() if k != "vip"},
         **{p.name: p.annotation for p in extra},
     }
     return wrapper
