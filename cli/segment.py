@@ -45,7 +45,10 @@ def _segment(
         None, "--vocab", help="A vocabulary file (one class per line) or a built-in name (shapes)."
     ),
     bank: Path | None = typer.Option(
-        None, "--bank", help="Prompt bank folder (default: the bank the checkpoint trained with)."
+        None,
+        "--bank",
+        help="Prompt bank folder (default: the bank the checkpoint trained with; a text-only "
+        "model needs none and then takes text prompts from its own prompt encoder).",
     ),
     inference: int = typer.Option(
         1, "--inference", help="1: one pass; 2: refine the prompts from the image (paper 4.3)."
@@ -137,18 +140,29 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
     from segmodel.checkpoint import load_model, read_header
+    from segmodel.config import DPSegConfig
     from segmodel.segmenter import Segmenter
 
+    header = read_header(checkpoint)
+    config = DPSegConfig.from_dict(header["config"])
+    text_model = not config.uses_visual  # reads text prompts only: a bank is optional
     if bank is None:
-        recorded = read_header(checkpoint).get("extra", {}).get("bank") or ""
-        if not recorded or not Path(recorded).is_dir():
+        recorded = header.get("extra", {}).get("bank") or ""
+        if recorded and Path(recorded).is_dir():
+            bank = Path(recorded)  # the prompts the model trained with
+        elif not text_model:
             raise SegmentUsageError(
                 f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
                 f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
             )
-        bank = Path(recorded)
-    seg = Segmenter(load_model(checkpoint, device), open_bank(bank), device)
-    missing = [c for c in names if not seg.bank.has(c)]
+    # Without a bank, a text-only model gets text prompts from its own frozen prompt encoder.
+    seg = Segmenter(load_model(checkpoint, device), open_bank(bank) if bank else None, device)
+    missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]
+    if text_model:
+        if generate:
+            print("dpseg: note: --generate ignored: the model reads text prompts only",
+                  file=sys.stderr)  # fmt: skip
+        missing, generate = [], False  # text prompts for every class is what the model expects
     if missing and generate:
         seg.bank = open_bank(_extend_bank(seg.bank, missing, seg.encoder, out, device))
     elif missing:
@@ -161,7 +175,8 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
     info = {
         "method": "dpseg",
         "checkpoint": str(checkpoint),
-        "bank": str(seg.bank.root),
+        "prompt_mode": config.prompt_mode,
+        "bank": str(seg.bank.root) if seg.bank is not None else None,
         "inference": inference,
         "text_only": [] if generate else missing,
     }
