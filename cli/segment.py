@@ -48,7 +48,7 @@ def _segment(
         None,
         "--bank",
         help="Prompt bank folder (default: the bank the checkpoint trained with; a text-only "
-        "model needs none and then takes text prompts from its own prompt encoder).",
+        "model, or one trained without a bank, needs none: text prompts from its own encoder).",
     ),
     inference: int = typer.Option(
         1, "--inference", help="1: one pass; 2: refine the prompts from the image (paper 4.3)."
@@ -146,16 +146,15 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
     header = read_header(checkpoint)
     config = DPSegConfig.from_dict(header["config"])
     text_model = not config.uses_visual  # reads text prompts only: a bank is optional
-    if bank is None:
-        recorded = header.get("extra", {}).get("bank") or ""
-        if recorded and Path(recorded).is_dir():
-            bank = Path(recorded)  # the prompts the model trained with
-        elif not text_model:
-            raise SegmentUsageError(
-                f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
-                f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
-            )
-    # Without a bank, a text-only model gets text prompts from its own frozen prompt encoder.
+    recorded = header.get("extra", {}).get("bank")  # "" = trained without a bank (text prompts)
+    if bank is None and recorded and Path(recorded).is_dir():
+        bank = Path(recorded)  # the prompts the model trained with
+    elif bank is None and not (text_model or recorded == ""):
+        raise SegmentUsageError(
+            f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
+            f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
+        )
+    # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
     seg = Segmenter(load_model(checkpoint, device), open_bank(bank) if bank else None, device)
     missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]
     if text_model:

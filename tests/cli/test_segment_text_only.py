@@ -1,8 +1,8 @@
 """`dpseg segment` on a text-only checkpoint: no bank needed, an explicit --bank still honoured.
 
-The models are untrained tiny DPSegs at 64 px saved with the real checkpoint writer: one text-only
-(prompt_mode "text", upsampled text costs instead of visual ones, as the demo's baseline), one
-dual. Their quality does not matter; what the command reads and writes does.
+The models are untrained tiny DPSegs at 64 px saved with the real checkpoint writer: a text-only
+one (prompt_mode "text", upsampled text costs instead of visual ones, as the demo's baseline) and
+dual ones. Their quality does not matter; what the command reads and writes does.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ TEXT_ONLY = {"prompt_mode": "text", "visual_cost": ("upsample",) * 3, "visual_co
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory) -> dict[str, Path]:
-    """Checkpoints (text-only without a bank, dual with a bank that is gone), a bank, an image."""
+    """Checkpoints (text-only and dual whose recorded bank is gone, dual trained without a bank),
+    an image."""
     import torch
 
     from promptbank.shapes import render_scene
@@ -38,10 +39,12 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     dual = build_model("tiny", image_size=64)
     image = root / "scene.png"
     Image.fromarray(render_scene(3, 96)[0]).save(image)
+    gone = str(root / "gone")
     return {
-        # a text-only training run without a bank records bank = ""
-        "text": save_model(text, root / "text.safetensors", extra={"bank": ""}),
-        "dual": save_model(dual, root / "dual.safetensors", extra={"bank": str(root / "gone")}),
+        "text": save_model(text, root / "text.safetensors", extra={"bank": gone}),
+        "dual": save_model(dual, root / "dual.safetensors", extra={"bank": gone}),
+        # `dpseg train` without prompts.bank records bank = "": it trained on text prompts only
+        "dual_text_run": save_model(dual, root / "dual_text.safetensors", extra={"bank": ""}),
         "image": image,
         "root": root,
     }
@@ -93,6 +96,15 @@ def test_explicit_bank_is_honoured_for_a_text_only_checkpoint(setup, tmp_path):
     record = json.loads((out / "scene.json").read_text())
     assert Path(record["bank"]) == Path(bank) and record["text_only"] == []
     assert not (out / "banks").exists()
+
+
+def test_dual_model_trained_without_a_bank_needs_none(setup, tmp_path):
+    out = tmp_path / "out"
+    proc = _segment(setup["image"], "--checkpoint", setup["dual_text_run"], "--classes",
+                    ", ".join(CLASSES), "--out", out, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((out / "scene.json").read_text())
+    assert record["bank"] is None and record["prompt_mode"] == "dual"
 
 
 def test_dual_checkpoint_without_a_usable_bank_is_one_line(setup, tmp_path):
