@@ -289,10 +289,11 @@ def render_scene(
     size: int = 128,
     classes_allowed: Sequence[str] | None = None,
     required: Sequence[str] = (),
+    thing_scale: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One scene: 1-3 stuff regions split by wavy curves, then 1-5 things, light and noise.
 
-    seed fixes everything. classes_allowed limits which classes may appear (default: all; must
+    seed fixes everything; thing_scale multiplies every thing's radius (8-20 % of the side at 1). classes_allowed limits which classes may appear (default: all; must
     include at least one stuff class); `required` classes (a subset) appear in the scene.
     Returns image (H, W, 3) uint8 and label (H, W) uint8 of indices into ALL_CLASSES.
     """
@@ -327,7 +328,7 @@ def render_scene(
     things[: len(req_things)] = req_things
     things = [things[i] for i in rng.permutation(len(things))]
     for name in things:
-        radius = size * rng.uniform(0.08, 0.2)
+        radius = size * rng.uniform(0.08, 0.2) * thing_scale
         center = (size * rng.uniform(0.08, 0.92), size * rng.uniform(0.08, 0.92))
         mask = paint_thing(image, CATALOGUE[name], rng, center, radius, rng.uniform(0, 2 * np.pi))
         label[mask] = ALL_CLASSES.index(name)

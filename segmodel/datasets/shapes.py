@@ -40,6 +40,7 @@ class ShapesDataset:
         length: int | None = None,
         seed: int = 0,
         root: str | Path | None = None,
+        thing_scale: float = 1.0,
     ) -> None:
         if split not in DEFAULT_LENGTH:
             raise DatasetError(f"shapes dataset split {split!r} is unknown; use 'train' or 'val'")
@@ -54,6 +55,7 @@ class ShapesDataset:
         self.size = int(size)
         self.length = length
         self.seed = int(seed)
+        self.thing_scale = float(thing_scale)
         self.name = "shapes"
         self.classes = list(ALL_CLASSES)  # label order; index = label value
         self.seen_classes = list(SEEN_CLASSES)
@@ -81,7 +83,9 @@ class ShapesDataset:
             allowed, required = SEEN_CLASSES, ()
         else:
             allowed, required = ALL_CLASSES, (UNSEEN_CLASSES[index % len(UNSEEN_CLASSES)],)
-        image, label = render_scene(self.scene_seed(index), self.size, allowed, required)
+        image, label = render_scene(
+            self.scene_seed(index), self.size, allowed, required, self.thing_scale
+        )
         return {
             "image": image,  # (H, W, 3) uint8
             "label": label.astype(np.int64),  # (H, W) indices into self.classes

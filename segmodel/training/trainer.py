@@ -45,6 +45,18 @@ class TrainResult:
     evals: list[dict[str, Any]] = field(default_factory=list)  # eval.jsonl records of this run
 
 
+def _bank_templates(bank: str) -> int:
+    """How many templates the bank holds (the model's T when the config does not set one)."""
+    from promptbank.reader import open_bank
+
+    return len(open_bank(bank).templates)
+
+
+def _absolute(bank: str) -> str:
+    """The bank folder as an absolute path ("" stays ""): checkpoints are used from anywhere."""
+    return str(Path(bank).resolve()) if bank else ""
+
+
 def _setup_prompts(config: TrainConfig, encoder: Any, classes: list[str], templates: int):
     """PromptSet of `classes` from the bank, or text-only prompts (no visual) without one."""
     from segmodel.prompts import PromptSet, text_prompts
@@ -193,6 +205,8 @@ class _Run:
         torch.manual_seed(self.run.seed)
         overrides = {k: tuple(v) if isinstance(v, list) else v
                      for k, v in config.model.overrides.items()}  # fmt: skip
+        if config.prompts.bank and "num_templates" not in overrides:
+            overrides["num_templates"] = _bank_templates(config.prompts.bank)  # follow the bank
         model_cfg = preset_config(config.model.preset, **overrides)
         encoder = load_encoder(model_cfg.encoder, config.model.encoder_weights or None,
                                random_init=config.model.random_init)  # fmt: skip
@@ -206,7 +220,7 @@ class _Run:
         self.optimizer = build_optimizer(self.model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim, self.run.steps)
         self.extra = {"classes": self.classes, "dataset": config.data.dataset,
-                      "bank": config.prompts.bank}  # fmt: skip
+                      "bank": _absolute(config.prompts.bank)}  # fmt: skip
         self.eval_data = None
         if config.eval.every:
             from segmodel.datasets import open_dataset

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from segmodel.errors import CheckpointError, ConfigError
+from segmodel.errors import CheckpointError, ConfigError, PromptError
 from segmodel.training import build_config, train
 
 SMALL = {
@@ -99,3 +99,19 @@ def test_training_reads_dual_prompts_from_a_bank(tmp_path):
     assert {"mIoU", "pACC", "seen_mIoU", "unseen_mIoU"} <= set(records[0])
     with pytest.raises(ConfigError, match="eval.every"):
         _config(tmp_path, "x", "eval.every=5")  # evaluation needs a bank
+
+
+def test_model_follows_the_bank_templates_and_records_its_absolute_path(tmp_path, monkeypatch):
+    from promptbank.build import build_bank
+    from segmodel.checkpoint import read_header
+
+    monkeypatch.chdir(tmp_path)
+    build_bank("shapes", "bank3", generator="procedural", encoder="tiny", templates=3,
+               images_per_template=1, resolution=64, progress=False)  # fmt: skip
+    result = train(_config(tmp_path, "t3", "prompts.bank=bank3", "run.steps=1"), progress=False)
+    header = read_header(result.model_path)
+    assert header["config"]["num_templates"] == 3  # the tiny preset alone says 2
+    assert header["extra"]["bank"] == str(tmp_path / "bank3")
+    with pytest.raises(PromptError, match="build the bank with 2 templates"):
+        train(_config(tmp_path, "t2", "prompts.bank=bank3", "run.steps=1",
+                      "model.overrides.num_templates=2"), progress=False)  # fmt: skip
