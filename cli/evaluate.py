@@ -49,7 +49,9 @@ def _evaluate(
         None, "--data-root", help="Datasets root (SED/CAT-Seg layout) or the folder dataset."
     ),
     split: str = typer.Option("val", "--split", help="Dataset split."),
-    bank: Path | None = typer.Option(None, "--bank", help="Prompt bank folder (model mode)."),
+    bank: Path | None = typer.Option(
+        None, "--bank", help="Prompt bank folder (model mode; default: the one it trained with)."
+    ),
     inference: int = typer.Option(
         1, "--inference", help="DPSeg inference mode, 1 or 2 (see docs/evaluation.md)."
     ),
@@ -184,10 +186,12 @@ def _eval_checkpoint(
     checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet,
     ignore,
 ) -> dict:  # fmt: skip
-    missing = [flag for flag, value in (("--dataset", dataset), ("--bank", bank)) if value is None]
-    if missing:
-        raise EvalUsageError(f"model mode needs {' and '.join(missing)} besides --checkpoint")
+    if dataset is None:
+        raise EvalUsageError("model mode needs --dataset besides --checkpoint")
+    from segmodel.checkpoint import prompt_bank_for
     from segmodel.evaluation import evaluate_checkpoint
+
+    bank = prompt_bank_for(checkpoint, bank)  # None: the model needs no bank
 
     return evaluate_checkpoint(
         checkpoint,

@@ -139,21 +139,13 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
                 "vip_overrides": vip["overrides"]}  # fmt: skip
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
-    from segmodel.checkpoint import load_model, read_header
+    from segmodel.checkpoint import load_model, prompt_bank_for, read_header
     from segmodel.config import DPSegConfig
     from segmodel.segmenter import Segmenter
 
-    header = read_header(checkpoint)
-    config = DPSegConfig.from_dict(header["config"])
+    config = DPSegConfig.from_dict(read_header(checkpoint)["config"])
     text_model = not config.uses_visual  # reads text prompts only: a bank is optional
-    recorded = header.get("extra", {}).get("bank")  # "" = trained without a bank (text prompts)
-    if bank is None and recorded and Path(recorded).is_dir():
-        bank = Path(recorded)  # the prompts the model trained with
-    elif bank is None and not (text_model or recorded == ""):
-        raise SegmentUsageError(
-            f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
-            f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
-        )
+    bank = prompt_bank_for(checkpoint, bank)
     # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
     seg = Segmenter(load_model(checkpoint, device), open_bank(bank) if bank else None, device)
     missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]

@@ -92,3 +92,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
             f"unexpected {unexpected[:3]}; it was written by another version"
         )
     return model.to(device).eval()
+
+
+def prompt_bank_for(checkpoint: str | Path, bank: str | Path | None) -> Path | None:
+    """The bank to prompt a saved model with: `bank` if given, else the one it trained with.
+
+    Returns None when the model needs no bank (it reads text prompts only, or was trained without
+    one): its text prompts then come from its own frozen prompt encoder, as in training. Raises
+    CheckpointError when a bank is needed and none is given or recorded on this disk."""
+    if bank is not None:
+        return Path(bank)
+    header = read_header(checkpoint)
+    recorded = header.get("extra", {}).get("bank")  # "" = trained without a bank
+    if recorded and Path(recorded).is_dir():
+        return Path(recorded)
+    if recorded == "" or not DPSegConfig.from_dict(header["config"]).uses_visual:
+        return None
+    raise CheckpointError(
+        f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
+        f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
+    )

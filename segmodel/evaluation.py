@@ -303,7 +303,7 @@ def evaluate_checkpoint(
     checkpoint: Path,
     dataset: str,
     data_root: Path | None,
-    bank: Path,
+    bank: Path | None,
     *,
     split: str = "val",
     inference: int = 1,
@@ -314,7 +314,8 @@ def evaluate_checkpoint(
     progress: bool = True,
     dataset_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Model mode of `dpseg eval`: a saved DPSeg on a benchmark, with prompts from `bank`.
+    """Model mode of `dpseg eval`: a saved DPSeg on a benchmark, with prompts from `bank` (None:
+    text prompts from the model's own prompt encoder, for models that need no bank).
 
     Uses SED's test transform (short side 640, whole image resized to the model's input,
     sigmoid, bilinear back to the image, argmax) or sliding windows. Under `accelerate launch`
@@ -345,7 +346,7 @@ def evaluate_checkpoint(
         "checkpoint": str(checkpoint),
         "dataset": dataset,
         "split": split,
-        "bank": str(bank),
+        "bank": str(bank) if bank else None,
         "inference": inference,
         "mode": mode,
     }

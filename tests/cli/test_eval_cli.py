@@ -148,9 +148,31 @@ def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_
     assert "seen_mIoU" in (out / "results.md").read_text()
 
 
-def test_eval_checkpoint_mode_names_missing_options(tmp_path):
+def test_eval_checkpoint_mode_names_missing_options(tiny_checkpoint_and_bank, tmp_path):
     proc = _run("--checkpoint", str(tmp_path / "x.safetensors"), "--out", str(tmp_path))
-    assert proc.returncode == 1 and "needs --dataset and --bank" in proc.stderr
+    assert proc.returncode == 1 and "needs --dataset besides --checkpoint" in proc.stderr
+    checkpoint, _ = tiny_checkpoint_and_bank  # dual, records no bank: one needs to be given
+    proc = _run("--checkpoint", str(checkpoint), "--dataset", "shapes", "--out", str(tmp_path))
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"dpseg: error: --bank is missing and checkpoint {checkpoint} records no bank that "
+        "exists (none); pass --bank DIR built with the model's encoder"
+    )
+
+
+def test_eval_text_only_checkpoint_needs_no_bank(tmp_path):
+    import torch
+
+    from segmodel import build_model, save_model
+
+    torch.manual_seed(0)
+    text = build_model("tiny", image_size=64, prompt_mode="text", visual_cost_prototypes=1,
+                       visual_cost=("upsample",) * 3)  # fmt: skip
+    checkpoint = save_model(text, tmp_path / "text.safetensors")
+    proc = _run("--checkpoint", str(checkpoint), "--dataset", "shapes", "--limit", "2",
+                "--device", "cpu", "--out", str(tmp_path / "out"))  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["images"] == 2 and results["source"]["bank"] is None
 
 
 @pytest.mark.slow
