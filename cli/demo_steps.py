@@ -38,7 +38,7 @@ class DemoSettings:
     bank_resolution: int = 128  # side of the generated prompt images
     prototypes: int = 4  # P, visual-cost prototypes per class (templates averaged in P groups)
     image_size: int = 128  # model input side = scene side (train and val), a multiple of 32
-    steps: int = 800  # training steps per model (0 = the config's run.steps)
+    steps: int = 1600  # training steps per model (0 = the config's run.steps)
     batch_size: int = 0  # training batch (0 = the config's run.batch_size)
     train_scenes: int = 0  # train-split scenes (0 = the config's data.options.length)
     val_scenes: int = 200  # val-split scenes scored for the table

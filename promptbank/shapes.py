@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-WORLD_VERSION = "shapes-1"  # bump when any renderer changes its output
+WORLD_VERSION = "shapes-2"  # bump when any renderer changes its output
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,8 @@ def render_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One scene: 1-3 stuff regions split by wavy curves, then 1-5 things, light and noise.
 
-    seed fixes everything; thing_scale multiplies every thing's radius (8-20 % of the side at 1). classes_allowed limits which classes may appear (default: all; must
+    seed fixes everything; thing_scale multiplies every thing's radius (12-30 % of the side at 1,
+    so a thing spans one or two cells of the 4 x 4 grid that a stride-32 encoder sees at 128 px). classes_allowed limits which classes may appear (default: all; must
     include at least one stuff class); `required` classes (a subset) appear in the scene.
     Returns image (H, W, 3) uint8 and label (H, W) uint8 of indices into ALL_CLASSES.
     """
@@ -328,7 +329,7 @@ def render_scene(
     things[: len(req_things)] = req_things
     things = [things[i] for i in rng.permutation(len(things))]
     for name in things:
-        radius = size * rng.uniform(0.08, 0.2) * thing_scale
+        radius = size * rng.uniform(0.12, 0.3) * thing_scale
         center = (size * rng.uniform(0.08, 0.92), size * rng.uniform(0.08, 0.92))
         mask = paint_thing(image, CATALOGUE[name], rng, center, radius, rng.uniform(0, 2 * np.pi))
         label[mask] = ALL_CLASSES.index(name)

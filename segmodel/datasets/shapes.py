@@ -7,6 +7,7 @@ Train scene seeds are even and val scene seeds odd, so the splits never share a 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,20 @@ from segmodel.datasets.base import DatasetError
 
 DEFAULT_LENGTH = {"train": 2000, "val": 200}  # scenes per split when `length` is not given
 _SEEDS_PER_RUN = 10_000_000  # scene seeds reserved per dataset seed (and split parity)
+
+
+CACHED_SIDE = 192  # scenes up to this side are remembered: 2048 of them take 300 MB at most
+
+
+@lru_cache(maxsize=2048)  # a training run revisits its 2000 train scenes every epoch
+def _cached_scene(seed: int, size: int, allowed: tuple, required: tuple, thing_scale: float):
+    """render_scene, remembered per process (a scene is a pure function of its arguments)."""
+    return render_scene(seed, size, allowed, required, thing_scale)
+
+
+def _render(seed: int, size: int, allowed: tuple, required: tuple, thing_scale: float):
+    draw = _cached_scene if size <= CACHED_SIDE else render_scene
+    return draw(seed, size, allowed, required, thing_scale)
 
 
 class ShapesDataset:
@@ -83,11 +98,11 @@ class ShapesDataset:
             allowed, required = SEEN_CLASSES, ()
         else:
             allowed, required = ALL_CLASSES, (UNSEEN_CLASSES[index % len(UNSEEN_CLASSES)],)
-        image, label = render_scene(
+        image, label = _render(
             self.scene_seed(index), self.size, allowed, required, self.thing_scale
         )
         return {
-            "image": image,  # (H, W, 3) uint8
+            "image": image.copy(),  # (H, W, 3) uint8
             "label": label.astype(np.int64),  # (H, W) indices into self.classes
             "name": f"shapes-{self.split}-{self.seed}-{index:06d}",
         }

@@ -67,3 +67,19 @@ def test_bad_arguments_are_refused():
         ShapesDataset("test")
     with pytest.raises(DatasetError, match="length"):
         ShapesDataset("train", length=0)
+
+
+def test_remembered_scenes_are_copies_and_thing_scale_grows_things():
+    ds = ShapesDataset("train", size=64, length=3)
+    first = ds[1]
+    first["image"][:] = 0  # a transform writing into the item must not change the next read
+    again = ds[1]
+    assert again["image"].any() and np.array_equal(again["label"], first["label"])
+    big = ShapesDataset("train", size=64, length=40, thing_scale=1.5)
+    small = ShapesDataset("train", size=64, length=40, thing_scale=0.5)
+    things = [ALL_CLASSES.index(c) for c in SEEN_CLASSES[:5]]  # the five seen things
+
+    def area(data):
+        return sum(np.isin(data[i]["label"], things).sum() for i in range(len(data)))
+
+    assert area(big) > 2 * area(small)
