@@ -52,6 +52,12 @@ def _evaluate(
     bank: Path | None = typer.Option(
         None, "--bank", help="Prompt bank folder (model mode; default: the one it trained with)."
     ),
+    encoder_weights: Path | None = typer.Option(
+        None,
+        "--encoder-weights",
+        help="Model mode: the prompt encoder's CLIP weights, when the model was trained with a "
+        "local file (default: found from the model's record, in the HF cache).",
+    ),
     inference: int = typer.Option(
         1, "--inference", help="DPSeg inference mode, 1 or 2 (see docs/evaluation.md)."
     ),
@@ -97,7 +103,7 @@ def _evaluate(
     elif checkpoint is not None:
         results = _eval_checkpoint(
             checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device,
-            limit, quiet, ignore,
+            limit, quiet, ignore, encoder_weights,
         )  # fmt: skip
     else:
         raise EvalUsageError(
@@ -184,7 +190,7 @@ def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, q
 
 def _eval_checkpoint(
     checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet,
-    ignore,
+    ignore, encoder_weights,
 ) -> dict:  # fmt: skip
     if dataset is None:
         raise EvalUsageError("model mode needs --dataset besides --checkpoint")
@@ -206,6 +212,7 @@ def _eval_checkpoint(
         limit=limit,
         progress=not quiet,
         dataset_options={"ignore_index": ignore} if dataset == "folder" else None,
+        encoder_weights=encoder_weights,
     )
 
 

@@ -64,6 +64,12 @@ def _segment(
     max_side: int = typer.Option(
         MAX_SIDE, "--max-side", help="Downscale images whose long side is larger than this."
     ),
+    encoder_weights: Path | None = typer.Option(
+        None,
+        "--encoder-weights",
+        help="The prompt encoder's CLIP weights, when the model was trained with a local file "
+        "(default: found from the model's record, in the HF cache).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     vip: dict | None = None,
 ) -> None:
@@ -83,7 +89,7 @@ def _segment(
             "--checkpoint is missing: pass a model from `dpseg train` (or use --method vip)"
         )
     predict, info = _predictor(
-        method, checkpoint, bank, vip, names, out, device, generate, inference
+        method, checkpoint, bank, vip, names, out, device, generate, inference, encoder_weights
     )
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -124,7 +130,7 @@ def _class_names(classes: str | None, vocab: str | None) -> list[str]:
     return names
 
 
-def _predictor(method, checkpoint, bank, vip, names, out, device, generate, inference):
+def _predictor(method, checkpoint, bank, vip, names, out, device, generate, inference, weights):
     """-> (predict(PIL image) -> SegmentationResult, provenance dict for the JSON)."""
     from segmodel.evaluation import _pick_device
 
@@ -139,7 +145,7 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
                 "vip_overrides": vip["overrides"]}  # fmt: skip
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
-    from segmodel.checkpoint import load_model, prompt_bank_for, read_header
+    from segmodel.checkpoint import load_model, prompt_bank_for, prompt_encoder, read_header
     from segmodel.config import DPSegConfig
     from segmodel.segmenter import Segmenter
 
@@ -147,8 +153,13 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
     text_model = not config.uses_visual  # reads text prompts only: a bank is optional
     bank = prompt_bank_for(checkpoint, bank)
     # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
-    seg = Segmenter(load_model(checkpoint, device), open_bank(bank) if bank else None, device)
+    model = load_model(checkpoint, device)
+    encoder = prompt_encoder(model, weights) if weights else None
+    seg = Segmenter(model, open_bank(bank) if bank else None, device, encoder)
     missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]
+    if seg.bank is None or missing:
+        # load the prompt encoder now: a missing one is one error, not one per image
+        _ = seg.encoder
     if text_model:
         if generate:
             print("dpseg: note: --generate ignored: the model reads text prompts only",

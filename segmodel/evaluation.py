@@ -313,6 +313,7 @@ def evaluate_checkpoint(
     limit: int | None = None,
     progress: bool = True,
     dataset_options: dict[str, Any] | None = None,
+    encoder_weights: str | Path | None = None,
 ) -> dict[str, Any]:
     """Model mode of `dpseg eval`: a saved DPSeg on a benchmark, with prompts from `bank` (None:
     text prompts from the model's own prompt encoder, for models that need no bank).
@@ -321,7 +322,7 @@ def evaluate_checkpoint(
     sigmoid, bilinear back to the image, argmax) or sliding windows. Under `accelerate launch`
     each process scores its share of the images and the confusion matrices are summed.
     """
-    from segmodel.checkpoint import load_model
+    from segmodel.checkpoint import load_model, prompt_encoder
     from segmodel.datasets import open_dataset
     from segmodel.segmenter import Segmenter
 
@@ -335,7 +336,9 @@ def evaluate_checkpoint(
         device = str(PartialState(cpu=not gpu).device)  # initialises torch.distributed
     device = _pick_device(device)
     data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
-    segmenter = Segmenter(load_model(checkpoint, device), bank, device)
+    model = load_model(checkpoint, device)
+    encoder = prompt_encoder(model, encoder_weights) if encoder_weights else None
+    segmenter = Segmenter(model, bank, device, encoder)
     classes = list(data.classes)
     mode = "slide" if sliding else "resize"
 

@@ -108,7 +108,8 @@ class Segmenter:
             if canonical_identity(enc.identity()) != canonical_identity(identity):
                 raise SegmodelError(
                     f"the prompt encoder found for {identity['name']!r} is not the one the model "
-                    "was built with; pass Segmenter(..., encoder=load_encoder(name, weights=PATH))"
+                    "was built with; pass its weights (dpseg --encoder-weights FILE, or "
+                    "Segmenter(..., encoder=load_encoder(name, weights=FILE)))"
                 )
             self._encoder = enc.to(self.device)
         return self._encoder

@@ -117,3 +117,28 @@ def test_dual_checkpoint_without_a_usable_bank_is_one_line(setup, tmp_path):
         f"exists ({gone}); pass --bank DIR built with the model's encoder"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_encoder_weights_from_a_local_file(tmp_path):
+    """A model built on local CLIP weights finds its prompt encoder only with --encoder-weights."""
+    import torch
+
+    from promptbank.encoder import load_encoder, save_encoder
+    from promptbank.shapes import render_scene
+    from segmodel import build_model
+    from segmodel.checkpoint import save_model
+
+    weights = save_encoder(load_encoder("tiny", random_init=True, seed=5), tmp_path / "enc",
+                           arch="dpseg-tiny-convnext")  # fmt: skip
+    torch.manual_seed(0)
+    model = build_model("tiny", encoder=load_encoder("tiny", weights), image_size=64, **TEXT_ONLY)
+    checkpoint = save_model(model, tmp_path / "local.safetensors", extra={"bank": ""})
+    image = tmp_path / "scene.png"
+    Image.fromarray(render_scene(4, 64)[0]).save(image)
+    args = [image, "--checkpoint", checkpoint, "--classes", "sky, grass", "--device", "cpu"]
+    missing = _segment(*args, "--out", tmp_path / "a")
+    assert missing.returncode == 1 and "--encoder-weights" in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1
+    found = _segment(*args, "--out", tmp_path / "b", "--encoder-weights", weights)
+    assert found.returncode == 0, found.stderr
+    assert (tmp_path / "b" / "overlays" / "scene.png").is_file()
