@@ -54,9 +54,10 @@ def demo(
     }
     timing["eval_seconds"] = steps.done(t, "scored")
 
-    t = steps.stage(4, 4, "drawing overlays of val scenes next to their ground truth")
+    t = steps.stage(4, 4, "drawing val scenes next to their ground truth, and the loss curves")
     pictures = steps.write_overlays(settings, bank, dual, text, out / "overlays", device)
-    timing["overlay_seconds"] = steps.done(t, f"{len(pictures)} pictures -> {out / 'overlays'}")
+    pictures.append(steps.write_loss_curves(dual, text, out / "loss.png"))
+    timing["overlay_seconds"] = steps.done(t, f"{len(pictures)} pictures -> {out}")
 
     timing["wall_seconds"] = time.perf_counter() - wall
     timing["cpu_seconds"] = steps.cpu_seconds() - cpu
@@ -67,4 +68,7 @@ def demo(
         f"\nvisual prompts on unseen classes: {gain:+.1f} mIoU; "
         f"{timing['wall_seconds']:.0f} s wall, {timing['cpu_seconds']:.0f} s CPU"
     )
-    typer.echo(f"-> {out / 'results.json'}, {out / 'results.md'}, {out / 'overlays.png'}")
+    typer.echo(
+        f"-> {out / 'results.json'}, {out / 'results.md'}, {out / 'overlays.png'}, "
+        f"{out / 'loss.png'}"
+    )

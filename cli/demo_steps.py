@@ -320,6 +320,14 @@ def class_table(rows: dict[str, dict], unseen: list[str]) -> str:
     return "\n".join(lines)
 
 
+def write_loss_curves(dual: Path, text: Path, path: Path) -> Path:
+    """The two models' training-loss curves in one chart (from their log.jsonl)."""
+    from segmodel.plots import write_loss_chart
+
+    logs = {"dual": dual.parent / "log.jsonl", "text only": text.parent / "log.jsonl"}
+    return write_loss_chart(logs, path)
+
+
 def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timing: dict) -> Path:
     """results.json (rows, settings, timing) and results.md (tables), atomically."""
     from promptbank.shapes import UNSEEN_CLASSES
@@ -346,6 +354,8 @@ def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timi
         "## Per class",
         "",
         class_table(rows, list(UNSEEN_CLASSES)),
+        "",
+        "![training loss of both models](loss.png) ![val scenes](overlays.png)",
         "",
         f"Wall time {timing['wall_seconds']:.0f} s, CPU time {timing['cpu_seconds']:.0f} s.",
     ]

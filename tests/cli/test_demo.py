@@ -44,6 +44,7 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     sheet = Image.open(out / "overlays.png")
     rows = sorted((out / "overlays").glob("val_*.png"))
     assert len(rows) == 2 and sheet.height >= 2 * Image.open(rows[0]).height - 1
+    assert Image.open(out / "loss.png").size == (640, 400)  # both training curves
 
     again = _demo(out)
     assert again.returncode == 0, again.stderr

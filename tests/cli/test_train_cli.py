@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from PIL import Image
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 DPSEG = Path(sys.executable).with_name("dpseg")
@@ -31,6 +32,7 @@ def test_train_writes_model_log_and_checkpoints(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "trained 2 steps" in proc.stdout and "steps/s" in proc.stderr
     assert (out / "model.safetensors").is_file()
+    assert Image.open(out / "loss.png").mode == "RGB"  # the loss curve, drawn after training
     steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines()]
     assert steps == [1, 2]
     saved = tomllib.loads((out / "checkpoints" / "step-000002" / "config.toml").read_text())
