@@ -11,6 +11,7 @@ SLURM_PROCID/SLURM_STEP_NUM_TASKS); the process that completes the last shard wr
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -338,22 +339,12 @@ class _Builder:
         )
 
 
-BUILD_DEFAULTS = dict(
-    generator="tiny-sd",
-    encoder="tiny",
-    encoder_weights=None,
-    templates=None,
-    images_per_template=1,
-    resolution=64,
-    steps=2,
-    guidance=7.5,
-    batch_size=8,
-    seed=0,
-    device="cpu",
-    classes_per_shard=None,
-    stage_maps=False,
-    encode_size=None,
-)  # the defaults of run_build's recipe options
+_NOT_RECIPE = ("store", "shard_index", "num_shards", "progress")  # where and how, not what
+BUILD_DEFAULTS = {
+    name: param.default
+    for name, param in inspect.signature(run_build).parameters.items()
+    if param.kind is inspect.Parameter.KEYWORD_ONLY and name not in _NOT_RECIPE
+}  # the recipe options of run_build and their defaults, read from its signature
 
 
 def plan_build(vocab, out=None, *, store=None, **options) -> dict:
