@@ -39,8 +39,11 @@ def demo(
     t = steps.stage(
         1, 4, f"building the shapes bank in {bank_dir} (procedural generator, tiny CLIP)"
     )
+    before = steps.bank_id(bank_dir)
     bank = steps.build_shapes_bank(settings, bank_dir, device)
     timing["bank_seconds"] = steps.done(t, "bank ready")
+    if before is not None and before != steps.bank_id(bank):
+        steps.forget_models(out)  # they were trained with the bank that was just replaced
 
     t = steps.stage(2, 4, "training DPSeg-tiny with dual prompts and the text-only baseline")
     dual, text = steps.train_pair(settings, bank, out, device)

@@ -82,25 +82,53 @@ def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu")
 
     An earlier complete build with the same recipe is reused; an interrupted one resumes."""
     from promptbank.build import run_build
+    from promptbank.errors import BankError
 
     if (folder / "manifest.json").is_file():
         print(f"      reusing the bank in {folder} (resumes or checks it)", file=sys.stderr)
-    report = run_build(
-        "shapes",
-        folder,
-        generator="procedural",
-        encoder="tiny",
-        templates=settings.templates,
-        images_per_template=settings.images_per_template,
-        resolution=settings.bank_resolution,
-        steps=1,
-        guidance=0.0,
-        device=device,
-        progress=True,
-    )
+
+    def build():
+        return run_build(
+            "shapes",
+            folder,
+            generator="procedural",
+            encoder="tiny",
+            templates=settings.templates,
+            images_per_template=settings.images_per_template,
+            resolution=settings.bank_resolution,
+            steps=1,
+            guidance=0.0,
+            device=device,
+            progress=True,
+        )
+
+    try:
+        report = build()
+    except BankError as error:  # e.g. a bank of an older world or other settings: the demo's own
+        print(f"      {error}: starting over", file=sys.stderr)
+        shutil.rmtree(folder)
+        report = build()
     if not report.complete:
         raise RuntimeError(f"bank build in {folder} did not complete")
     return folder
+
+
+def bank_id(folder: Path) -> str | None:
+    """The id of the bank in `folder` (None when there is none yet)."""
+    manifest = folder / "manifest.json"
+    return (
+        json.loads(manifest.read_text(encoding="utf-8"))["bank_id"] if manifest.is_file() else None
+    )
+
+
+def forget_models(out: Path) -> None:
+    """Remove the demo's trained models (after their bank was rebuilt)."""
+    for name in ("dual", "text_only"):
+        if (out / name).is_dir():
+            print(
+                f"      {out / name} was trained with the old bank: starting over", file=sys.stderr
+            )
+            shutil.rmtree(out / name)
 
 
 # --- step 2: training --------------------------------------------------------------------------

@@ -53,3 +53,13 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
         json.loads((out / "results.json").read_text())["dual_inference1"]
         == (results["dual_inference1"])
     )
+
+    # A bank from another recipe (an older world, say) is rebuilt, and the models with it.
+    manifest = out / "bank" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**record, "bank_id": "0123456789abcdef"}))
+    third = _demo(out)
+    assert third.returncode == 0, third.stderr
+    assert "another recipe" in third.stderr and "trained with the old bank" in third.stderr
+    assert json.loads(manifest.read_text())["bank_id"] == record["bank_id"]
+    assert "reusing the trained model" not in third.stderr
