@@ -14,11 +14,11 @@ DPSEG = Path(sys.executable).with_name("dpseg")
 ROWS = ("text_only", "dual_inference1", "dual_inference2")
 
 
-def _demo(out: Path) -> subprocess.CompletedProcess:
+def _demo(out: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # the test box is shared
     return subprocess.run(
-        [str(DPSEG), "demo", "--quick", "--out", str(out)], capture_output=True, text=True,
-        env=env, timeout=600,
+        [str(DPSEG), "demo", "--quick", "--out", str(out), *extra], capture_output=True,
+        text=True, env=env, timeout=600,
     )  # fmt: skip
 
 
@@ -58,8 +58,10 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     manifest = out / "bank" / "manifest.json"
     record = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**record, "bank_id": "0123456789abcdef"}))
-    third = _demo(out)
+    third = _demo(out, "--steps", "3")
     assert third.returncode == 0, third.stderr
+    log = (out / "dual" / "log.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["step"] == 3  # --steps overrides the quick settings' 4
     assert "another recipe" in third.stderr and "trained with the old bank" in third.stderr
     assert json.loads(manifest.read_text())["bank_id"] == record["bank_id"]
     assert "reusing the trained model" not in third.stderr
