@@ -145,17 +145,15 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
                 "vip_overrides": vip["overrides"]}  # fmt: skip
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
-    from segmodel.checkpoint import load_model, prompt_bank_for, prompt_encoder, read_header
-    from segmodel.config import DPSegConfig
+    from segmodel.checkpoint import load_model, prompt_bank_for
     from segmodel.segmenter import Segmenter
 
-    config = DPSegConfig.from_dict(read_header(checkpoint)["config"])
-    text_model = not config.uses_visual  # reads text prompts only: a bank is optional
     bank = prompt_bank_for(checkpoint, bank)
-    # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
     model = load_model(checkpoint, device)
-    encoder = prompt_encoder(model, weights) if weights else None
-    seg = Segmenter(model, open_bank(bank) if bank else None, device, encoder)
+    config = model.config
+    text_model = not config.uses_visual  # reads text prompts only: a bank is optional
+    # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
+    seg = Segmenter(model, open_bank(bank) if bank else None, device, encoder_weights=weights)
     missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]
     if seg.bank is None or missing:
         # load the prompt encoder now: a missing one is one error, not one per image

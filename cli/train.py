@@ -35,12 +35,12 @@ def train(
     result = run_training(settings, resume=resume, progress=not quiet)
     if not result.main:
         return
-    log = result.model_path.parent / "log.jsonl" if result.model_path is not None else None
-    if log is not None and log.is_file() and log.stat().st_size:
-        from segmodel.plots import write_loss_chart
-
-        write_loss_chart({"training": log}, log.with_name("loss.png"))
     if result.model_path is not None:
+        log = result.model_path.parent / "log.jsonl"
+        if log.is_file() and log.stat().st_size:
+            from segmodel.plots import write_loss_chart
+
+            write_loss_chart({"training": log}, log.with_name("loss.png"))
         typer.echo(f"trained {result.steps_done} steps -> {result.model_path}")
     else:
         typer.echo(f"stopped at step {result.steps_done}; continue with --resume")

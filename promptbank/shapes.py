@@ -293,9 +293,10 @@ def render_scene(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One scene: 1-3 stuff regions split by wavy curves, then 1-5 things, light and noise.
 
-    seed fixes everything; thing_scale multiplies every thing's radius (12-30 % of the side at 1,
-    so a thing spans one or two cells of the 4 x 4 grid that a stride-32 encoder sees at 128 px). classes_allowed limits which classes may appear (default: all; must
+    seed fixes everything. classes_allowed limits which classes may appear (default: all; must
     include at least one stuff class); `required` classes (a subset) appear in the scene.
+    thing_scale multiplies every thing's radius (12-30 % of the side at 1, so a thing spans one or
+    two cells of the 4 x 4 grid that a stride-32 encoder sees at 128 px).
     Returns image (H, W, 3) uint8 and label (H, W) uint8 of indices into ALL_CLASSES.
     """
     allowed = list(ALL_CLASSES if classes_allowed is None else classes_allowed)

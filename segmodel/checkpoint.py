@@ -112,14 +112,3 @@ def prompt_bank_for(checkpoint: str | Path, bank: str | Path | None) -> Path | N
         f"--bank is missing and checkpoint {checkpoint} records no bank that exists "
         f"({recorded or 'none'}); pass --bank DIR built with the model's encoder"
     )
-
-
-def prompt_encoder(model: DPSeg, weights: str | Path):
-    """The model's frozen prompt encoder loaded from a local weights file (checked against the
-    identity the model recorded; a mismatch names both)."""
-    from promptbank.encoder import load_encoder
-    from segmodel.prompts import check_encoder
-
-    encoder = load_encoder(model.encoder_identity["name"], weights)
-    check_encoder(model.encoder_identity, encoder.identity(), what=f"encoder weights {weights}")
-    return encoder

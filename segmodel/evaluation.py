@@ -322,7 +322,7 @@ def evaluate_checkpoint(
     sigmoid, bilinear back to the image, argmax) or sliding windows. Under `accelerate launch`
     each process scores its share of the images and the confusion matrices are summed.
     """
-    from segmodel.checkpoint import load_model, prompt_encoder
+    from segmodel.checkpoint import load_model
     from segmodel.datasets import open_dataset
     from segmodel.segmenter import Segmenter
 
@@ -337,8 +337,7 @@ def evaluate_checkpoint(
     device = _pick_device(device)
     data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
     model = load_model(checkpoint, device)
-    encoder = prompt_encoder(model, encoder_weights) if encoder_weights else None
-    segmenter = Segmenter(model, bank, device, encoder)
+    segmenter = Segmenter(model, bank, device, encoder_weights=encoder_weights)
     classes = list(data.classes)
     mode = "slide" if sliding else "resize"
 

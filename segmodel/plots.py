@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -103,8 +104,6 @@ def line_chart(
 def write_loss_chart(logs: Mapping[str, str | Path], path: str | Path, window: int = 9) -> Path:
     """The training-loss curves of `logs` ({name: log.jsonl}) as one PNG at `path`, each
     smoothed over `window` log points; written to a temporary name and renamed into place."""
-    import os
-
     curves = {name: smooth(read_loss_curve(log), window) for name, log in logs.items()}
     title = f"training loss (moving average of {window} log points)" if window > 1 else "loss"
     chart = line_chart(curves, title=title, xlabel="step", ylabel="loss")

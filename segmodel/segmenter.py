@@ -40,6 +40,7 @@ class Segmenter:
 
     encoder: the frozen prompt encoder (the bank's); loaded from the model's recorded identity on
     first need (inference II, text fallback for classes the bank lacks) when not given.
+    encoder_weights: a local weights file for that loading (a model trained on one).
     refine: how inference II builds its prompts (RefineSettings). short_side: SED's test resize.
     """
 
@@ -54,6 +55,7 @@ class Segmenter:
         short_side: int = 640,
         batch_size: int = 4,
         class_chunk: int | None = None,
+        encoder_weights: str | Path | None = None,
     ):
         if isinstance(bank, (str, Path)):
             from promptbank.reader import open_bank
@@ -62,12 +64,12 @@ class Segmenter:
         device = torch.device(device) if device else next(model.parameters()).device
         if bank is not None:
             check_encoder(model.encoder_identity, bank.encoder, what=f"bank {bank.root}")
-        if bank is not None and len(bank.templates) != model.config.num_templates:
-            raise PromptError(
-                f"bank {bank.root} has {len(bank.templates)} templates but the model was built "
-                f"with num_templates={model.config.num_templates}; rebuild the bank with "
-                f"--templates {model.config.num_templates} or use a matching model"
-            )
+            if len(bank.templates) != model.config.num_templates:
+                raise PromptError(
+                    f"bank {bank.root} has {len(bank.templates)} templates but the model was "
+                    f"built with num_templates={model.config.num_templates}; rebuild the bank "
+                    f"with --templates {model.config.num_templates} or use a matching model"
+                )
         if encoder is not None:
             check_encoder(model.encoder_identity, encoder.identity(), what="prompt encoder")
             encoder = encoder.to(device)
@@ -79,6 +81,7 @@ class Segmenter:
         self.batch_size = batch_size
         self.class_chunk = class_chunk
         self._encoder = encoder
+        self.encoder_weights = encoder_weights
         self._cached: tuple[tuple[str, ...], PromptSet] | None = None
         preprocess = model.encoder_identity.get("preprocess", {})
         self._mean = torch.tensor(preprocess.get("mean", (0.5, 0.5, 0.5))).view(3, 1, 1)
@@ -91,13 +94,16 @@ class Segmenter:
 
     @property
     def encoder(self) -> ClipEncoder:
-        """The frozen prompt encoder (loaded from the model's encoder identity on first use)."""
+        """The frozen prompt encoder, loaded on first use from `encoder_weights` or else from the
+        model's encoder identity (the catalogue's weights, the HF cache, or a random-init seed)."""
         if self._encoder is None:
             from promptbank.encoder import load_encoder
 
             identity = self.model.encoder_identity
             weights = str(identity.get("weights", ""))
-            if weights.startswith("random-init:seed"):
+            if self.encoder_weights:
+                enc = load_encoder(identity["name"], self.encoder_weights)
+            elif weights.startswith("random-init:seed"):
                 enc = load_encoder(
                     identity["name"],
                     random_init=True,
@@ -106,10 +112,14 @@ class Segmenter:
             else:
                 enc = load_encoder(identity["name"])
             if canonical_identity(enc.identity()) != canonical_identity(identity):
+                found = (
+                    f"encoder weights {self.encoder_weights}"
+                    if self.encoder_weights
+                    else f"the prompt encoder found for {identity['name']!r}"
+                )
                 raise SegmodelError(
-                    f"the prompt encoder found for {identity['name']!r} is not the one the model "
-                    "was built with; pass its weights (dpseg --encoder-weights FILE, or "
-                    "Segmenter(..., encoder=load_encoder(name, weights=FILE)))"
+                    f"{found} is not the one the model was built with; pass its weights "
+                    "(dpseg --encoder-weights FILE, or Segmenter(..., encoder_weights=FILE))"
                 )
             self._encoder = enc.to(self.device)
         return self._encoder
