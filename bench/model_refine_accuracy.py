@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from promptbank.encoder import load_encoder
-from promptbank.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES
+from promptbank.world.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES
 from segmodel import PromptSet, RefineSettings, build_model, dpseg_loss, load_model, save_model
 from segmodel.datasets.shapes import ShapesDataset
 from segmodel.metrics import ConfusionMatrix

@@ -68,8 +68,8 @@ def shapes_setup(out: Path, classes: int, images: int = 4):
     from model_refine_accuracy import shapes_bank, train
 
     from promptbank.encoder import load_encoder
-    from promptbank.shapes import ALL_CLASSES
     from promptbank.vocab import load_vocabulary
+    from promptbank.world.shapes import ALL_CLASSES
     from segmodel import PromptSet, load_model
     from segmodel.datasets.shapes import ShapesDataset
 
@@ -91,7 +91,7 @@ def shapes_miou(logits, gt) -> float:
     """mIoU over the 13 shapes classes (distractor predictions count as misses)."""
     import torch.nn.functional as F
 
-    from promptbank.shapes import ALL_CLASSES
+    from promptbank.world.shapes import ALL_CLASSES
     from segmodel.metrics import ConfusionMatrix
 
     up = F.interpolate(logits, size=gt.shape[-2:], mode="bilinear", align_corners=False)

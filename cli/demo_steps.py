@@ -358,7 +358,7 @@ def write_loss_curves(dual: Path, text: Path, path: Path) -> Path:
 
 def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timing: dict) -> Path:
     """results.json (rows, settings, timing) and results.md (tables), atomically."""
-    from promptbank.shapes import UNSEEN_CLASSES
+    from promptbank.world.shapes import UNSEEN_CLASSES
 
     record = {
         **{k: rows[k] for k in ROWS},

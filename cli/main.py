@@ -30,7 +30,12 @@ def _register() -> None:
     """Attach every sub-command that exists (later issues add more)."""
     import importlib
 
-    groups = {"bank": "cli.bank", "models": "cli.models", "aliases": "cli.aliases"}
+    groups = {
+        "bank": "cli.bank",
+        "models": "cli.models",
+        "aliases": "cli.aliases",
+        "world": "cli.world",
+    }
     commands = {
         "train": ("cli.train", "train"),
         "eval": ("cli.evaluate", "evaluate"),

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OPEN_CLIP_WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+# the tiny CLIP pretrained on the shapes world's caption corpus (`dpseg world pretrain-clip`)
+TINY_WORLD_WEIGHTS = Path(__file__).parent / "world" / "data" / "tiny-world.safetensors"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,14 @@ ENCODERS: dict[str, EncoderEntry] = {
             None,
             64,
             "small ConvNeXt CLIP, random init from a fixed seed (tests, shapes world)",
+        ),
+        EncoderEntry(
+            "tiny-world",
+            "dpseg-tiny-convnext",
+            None,
+            None,
+            64,
+            "the tiny CLIP pretrained on the shapes world's captioned renders (demo, quickstart)",
         ),
         EncoderEntry(
             "convnext_base_w_320",
@@ -112,6 +122,9 @@ def weights_status(kind: str, name: str) -> str:
     """A short status for `dpseg models list`: built-in, present (path) or missing."""
     if kind == "encoder":
         entry = ENCODERS[name]
+        if entry.name == "tiny-world":
+            found = TINY_WORLD_WEIGHTS.is_file()
+            return f"shipped: {TINY_WORLD_WEIGHTS}" if found else "missing"
         if entry.hf_repo is None:
             return "built-in"
         path = encoder_weights(entry)

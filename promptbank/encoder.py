@@ -1,7 +1,8 @@
 """The CLIP encoder zoo: turn a name into a ready open_clip ConvNeXt CLIP. The only open_clip
 importer in promptbank (segmodel uses it too, so a bank and a model always share one encoder).
 
-Names: `tiny` (built in, random init from a fixed seed), the catalogue's real encoders
+Names: `tiny` (built in, random init from a fixed seed), `tiny-world` (the same architecture
+pretrained on the shapes world's captioned renders, shipped in `promptbank/world/data/`), the catalogue's real encoders
 (`convnext_base_w_320`, `convnext_large_d_320`), any open_clip `arch` or `arch:pretrained_tag`, and
 `local-dir:/path` folders in open_clip's layout. Weights come from `weights=PATH` or the local
 Hugging Face cache; nothing is ever downloaded.
@@ -101,6 +102,16 @@ def resolve_clip(
     if name == "tiny":
         register_tiny()
         return ClipSource(name, "dpseg-tiny-convnext", None, weights)
+    if name == "tiny-world":
+        register_tiny()
+        shipped = catalog.TINY_WORLD_WEIGHTS
+        if weights is None and not random_init and not shipped.is_file():
+            raise WeightsNotFoundError(
+                f"weights for encoder 'tiny-world' not found at {shipped}; rebuild them with "
+                f"`dpseg world pretrain-clip --out {shipped}` or pass --encoder-weights PATH"
+            )
+        found = weights or (None if random_init else shipped)
+        return ClipSource(name, "dpseg-tiny-convnext", None, found)
     if name.startswith("local-dir:") or Path(name).is_dir():
         folder = Path(name.removeprefix("local-dir:")).expanduser()
         if not (folder / "open_clip_config.json").is_file():

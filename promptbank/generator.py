@@ -165,7 +165,7 @@ def _pipeline_folder(name: str) -> tuple[Path, dict]:
 def load_generator(name: str, device: str = "cpu", dtype: str | None = None) -> ImageGenerator:
     """Turn a generator name or folder into a ready generator (see the module docstring)."""
     if name == "procedural":
-        from promptbank.procedural import ProceduralGenerator
+        from promptbank.world.procedural import ProceduralGenerator
 
         return ProceduralGenerator()
     if name == "tiny-sd":

@@ -23,7 +23,7 @@ PAD = 4  # pixels between panels and around legend rows
 
 def class_colors(classes: Sequence[str]) -> np.ndarray:
     """(C, 3) uint8 colour per class name (shapes-world legend colours, else hashed)."""
-    from promptbank.shapes import CATALOGUE
+    from promptbank.world.shapes import CATALOGUE
 
     out = np.zeros((len(classes), 3), np.uint8)
     for i, name in enumerate(classes):

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from promptbank.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, render_scene
+from promptbank.world.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES, render_scene
 from segmodel.datasets.base import DatasetError
 
 DEFAULT_LENGTH = {"train": 2000, "val": 200}  # scenes per split when `length` is not given

@@ -41,7 +41,7 @@ def test_eval_vip_bad_setting_is_one_line(run_dpseg, tmp_path):
 def test_segment_vip_takes_the_same_flags(run_dpseg, tmp_path):
     from PIL import Image
 
-    from promptbank.shapes import render_scene
+    from promptbank.world.shapes import render_scene
 
     image, _ = render_scene(5, 96)
     Image.fromarray(image).save(tmp_path / "scene.png")

@@ -45,7 +45,7 @@ def model_and_bank(tmp_path_factory):
 
 
 def _scene(size: int = 96) -> np.ndarray:
-    from promptbank.shapes import render_scene
+    from promptbank.world.shapes import render_scene
 
     return render_scene(3, size)[0]  # (H, W, 3) uint8
 

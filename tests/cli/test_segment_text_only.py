@@ -28,7 +28,7 @@ def setup(tmp_path_factory) -> dict[str, Path]:
     an image."""
     import torch
 
-    from promptbank.shapes import render_scene
+    from promptbank.world.shapes import render_scene
     from segmodel import build_model
     from segmodel.checkpoint import save_model
 
@@ -124,7 +124,7 @@ def test_encoder_weights_from_a_local_file(tmp_path):
     import torch
 
     from promptbank.encoder import load_encoder, save_encoder
-    from promptbank.shapes import render_scene
+    from promptbank.world.shapes import render_scene
     from segmodel import build_model
     from segmodel.checkpoint import save_model
 

@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from promptbank.errors import VocabularyError
-from promptbank.procedural import ProceduralGenerator, parse_style, preview_sheet
-from promptbank.shapes import ALL_CLASSES, CATALOGUE, WORLD_VERSION, ClassSpec, label_palette
+from promptbank.world.procedural import ProceduralGenerator, parse_style, preview_sheet
+from promptbank.world.shapes import ALL_CLASSES, CATALOGUE, WORLD_VERSION, ClassSpec, label_palette
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from promptbank.shapes import (
+from promptbank.world.shapes import (
     ALL_CLASSES,
     CATALOGUE,
     SEEN_CLASSES,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from promptbank.shapes import CATALOGUE
+from promptbank.world.shapes import CATALOGUE
 from segmodel.overlay import (
     IGNORE_RGB,
     blend,

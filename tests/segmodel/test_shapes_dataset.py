@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from promptbank.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES
+from promptbank.world.shapes import ALL_CLASSES, SEEN_CLASSES, UNSEEN_CLASSES
 from segmodel.datasets.base import DatasetError
 from segmodel.datasets.shapes import ShapesDataset
 

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from promptbank.errors import VocabularyError
-from promptbank.shapes import (
+from promptbank.world.shapes import (
     CATALOGUE,
     SHAPES,
     TEXTURES,
@@ -268,7 +268,7 @@ def preview_sheet(scenes: int = 8, samples: int = 8, size: int = 96) -> Image.Im
 
     from PIL import ImageDraw
 
-    from promptbank.shapes import (
+    from promptbank.world.shapes import (
         ALL_CLASSES,
         UNSEEN_CLASSES,
         contact_sheet,
@@ -301,7 +301,9 @@ def preview_sheet(scenes: int = 8, samples: int = 8, size: int = 96) -> Image.Im
     return sheet
 
 
-if __name__ == "__main__":  # python -m promptbank.procedural OUT.png: write the preview picture
+if (
+    __name__ == "__main__"
+):  # python -m promptbank.world.procedural OUT.png: write the preview picture
     import sys
 
     out = sys.argv[1] if len(sys.argv) > 1 else "shapes_world.png"
