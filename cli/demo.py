@@ -1,8 +1,8 @@
 """`dpseg demo`: the main job on the embedded default (the shapes world), end to end on a CPU.
 
-Steps (see `cli.demo_steps`): build the shapes bank, train DPSeg-tiny with dual prompts and a
-text-only baseline the same way, score text only, dual inference I and dual inference II on the val
-scenes, draw overlays, write results.json / results.md and print the table. No torch at module
+Steps (see `cli.demo_steps`): build the shapes bank with the world's pretrained CLIP, train
+DPSeg-tiny with dual prompts and a text-only baseline the same way, score text only, dual inference
+I and II, and VIP training-free and bank-seeded on the val scenes, draw overlays, write results.json / results.md and print the table. No torch at module
 level: `dpseg --help` must stay light.
 """
 
@@ -47,7 +47,9 @@ def demo(
     bank_dir = out / "bank"
 
     t = steps.stage(
-        1, 4, f"building the shapes bank in {bank_dir} (procedural generator, tiny CLIP)"
+        1,
+        4,
+        f"building the shapes bank in {bank_dir} (procedural generator, {settings.encoder} CLIP)",
     )
     before = steps.bank_id(bank_dir)
     bank = steps.build_shapes_bank(settings, bank_dir, device)
@@ -59,11 +61,16 @@ def demo(
     dual, text = steps.train_pair(settings, bank, out, device)
     timing["train_seconds"] = steps.done(t, f"models -> {dual}, {text}")
 
-    t = steps.stage(3, 4, f"scoring {settings.val_scenes} val scenes (text only, dual I, dual II)")
+    t = steps.stage(
+        3, 4, f"scoring {settings.val_scenes} val scenes (text only, dual I and II, VIP with and "
+        "without the bank)"
+    )  # fmt: skip
     rows = {
         "text_only": steps.evaluate_row(settings, bank, text, 1, device),
         "dual_inference1": steps.evaluate_row(settings, bank, dual, 1, device),
         "dual_inference2": steps.evaluate_row(settings, bank, dual, 2, device),
+        "vip_training_free": steps.evaluate_vip_row(settings, None, device),
+        "vip_bank_seeded": steps.evaluate_vip_row(settings, bank, device),
     }
     timing["eval_seconds"] = steps.done(t, "scored")
 

@@ -3,9 +3,13 @@
     settings = DemoSettings()                    # or DemoSettings.quick() for tests
     bank = build_shapes_bank(settings, out / "bank")
     dual, text = train_pair(settings, bank, out)  # side by side on a small CPU
-    rows = {"text_only": evaluate_row(settings, bank, text, 1), ...}
+    rows = {"text_only": evaluate_row(settings, bank, text, 1), ...,
+            "vip_training_free": evaluate_vip_row(settings, None), ...}
     write_overlays(settings, bank, dual, text, out / "overlays")
     write_results(rows, settings, out, timing)
+
+Every row uses the world's pretrained CLIP (`tiny-world`, promptbank/world/): the bank's prompt
+encoder, the models' image encoder and VIP's backbone.
 
 Lives in `cli` because building a bank needs the generator side (`promptbank.build`), which the
 `segmodel` library never imports. Every step skips work an earlier run already finished.
@@ -24,15 +28,21 @@ from pathlib import Path
 from typing import Any
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "shapes_tiny.toml"
-ROWS = ("text_only", "dual_inference1", "dual_inference2")  # results.json keys, table order
-LABELS = {"text_only": "text only", "dual_inference1": "dual, inference I",
-          "dual_inference2": "dual, inference II"}  # fmt: skip
+ROWS = ("text_only", "dual_inference1", "dual_inference2", "vip_training_free", "vip_bank_seeded")
+LABELS = {
+    "text_only": "text only",
+    "dual_inference1": "dual, inference I",
+    "dual_inference2": "dual, inference II",
+    "vip_training_free": "VIP, training-free",
+    "vip_bank_seeded": "VIP, bank-seeded",
+}  # results.json keys and table labels, in order
 
 
 @dataclass(frozen=True)
 class DemoSettings:
     """Everything the demo varies. Training settings not named here come from the TOML config."""
 
+    encoder: str = "tiny-world"  # the CLIP of bank, models and VIP (`tiny`: the random one)
     templates: int = 8  # T, ImageNet templates per class in the bank (= model num_templates)
     images_per_template: int = 2  # K, procedural images per (class, template)
     bank_resolution: int = 128  # side of the generated prompt images
@@ -78,7 +88,7 @@ def done(start: float, text: str) -> float:
 
 # --- step 1: the bank --------------------------------------------------------------------------
 def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu") -> Path:
-    """The `shapes` vocabulary drawn by the `procedural` generator, encoded by the tiny CLIP.
+    """The `shapes` vocabulary drawn by the `procedural` generator, encoded by the world CLIP.
 
     An earlier complete build with the same recipe is reused; an interrupted one resumes."""
     from promptbank.build import run_build
@@ -92,7 +102,7 @@ def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu")
             "shapes",
             folder,
             generator="procedural",
-            encoder="tiny",
+            encoder=settings.encoder,
             templates=settings.templates,
             images_per_template=settings.images_per_template,
             resolution=settings.bank_resolution,
@@ -142,6 +152,7 @@ def training_config(settings: DemoSettings, bank: Path, folder: Path, mode: str,
     sets = [
         f"run.out={json.dumps(str(folder.resolve()))}",
         f"prompts.bank={json.dumps(str(bank.resolve()))}",
+        f"model.overrides.encoder={json.dumps(settings.encoder)}",
         f"model.overrides.num_templates={settings.templates}",
         "run.tensorboard=false",
         f"run.device={json.dumps('cpu' if device == 'cpu' else 'auto')}",
@@ -284,11 +295,42 @@ def evaluate_row(settings: DemoSettings, bank: Path, model: Path, inference: int
     }
 
 
+def vip_segmenter(settings: DemoSettings, bank: Path | None, device: str = "cpu"):
+    """VIP on the world CLIP with the `shapes` preset, no training; `bank` seeds its queries."""
+    from segmodel.vip import VipSegmenter
+    from segmodel.vip.settings import VipSettings
+
+    return VipSegmenter(settings.encoder, device=device, bank=bank,
+                        settings=VipSettings.preset("shapes"))  # fmt: skip
+
+
+def evaluate_vip_row(settings: DemoSettings, bank: Path | None, device: str = "cpu"):
+    """One VIP table row on the same val scenes and protocol as the trained models."""
+    from segmodel.datasets.shapes import ShapesDataset
+    from segmodel.evaluation import evaluate_model, seen_unseen
+
+    data = ShapesDataset("val", size=settings.image_size, length=settings.val_scenes)
+    segmenter, classes = vip_segmenter(settings, bank, device), list(data.classes)
+    results = evaluate_model(
+        lambda image: segmenter.segment(image, classes, return_probs=False).labels, data
+    )
+    results.update(seen_unseen(results, data))
+    return {
+        "miou": results["mIoU"],
+        "seen_miou": results["seen_mIoU"],
+        "unseen_miou": results["unseen_mIoU"],
+        "per_class": {name: v["IoU"] for name, v in results["per_class"].items()},
+        "images": results["images"],
+        "bank": str(bank) if bank else None,
+        "vip_settings": dataclasses.asdict(segmenter.settings),
+    }
+
+
 # --- step 4: pictures --------------------------------------------------------------------------
 def write_overlays(
     settings: DemoSettings, bank: Path, dual: Path, text: Path, folder: Path, device: str = "cpu"
 ) -> list[Path]:
-    """Val scenes side by side: image, ground truth, text only, dual I, dual II (one PNG each,
+    """Val scenes side by side: image, ground truth, then every row of the table (one PNG each,
     plus overlays.png with all of them). Scene i holds unseen class i % 4."""
     from segmodel.checkpoint import load_model
     from segmodel.datasets.shapes import ShapesDataset
@@ -299,7 +341,12 @@ def write_overlays(
     data = ShapesDataset("val", **val_options(settings, dual))
     text_seg = Segmenter(load_model(text, device), bank, device)
     dual_seg = Segmenter(load_model(dual, device), bank, device)
-    titles = ["scene", "ground truth", "text only", "dual, inf. I", "dual, inf. II"]
+    vip_free, vip_seeded = (
+        vip_segmenter(settings, None, device),
+        vip_segmenter(settings, bank, device),
+    )
+    titles = ["scene", "ground truth", "text only", "dual, inf. I", "dual, inf. II", "VIP",
+              "VIP + bank"]  # fmt: skip
     rows, paths = [], []
     for i in range(min(settings.overlay_scenes, len(data))):
         item = data[i]
@@ -307,6 +354,8 @@ def write_overlays(
             text_seg.segment(item["image"], data.classes).labels,
             dual_seg.segment(item["image"], data.classes, inference=1).labels,
             dual_seg.segment(item["image"], data.classes, inference=2).labels,
+            vip_free.segment(item["image"], data.classes, return_probs=False).labels,
+            vip_seeded.segment(item["image"], data.classes, return_probs=False).labels,
         ]
         scale = max(1, 192 // item["image"].shape[0])
         row = side_by_side(
@@ -339,7 +388,10 @@ def table(rows: dict[str, dict]) -> str:
 
 def class_table(rows: dict[str, dict], unseen: list[str]) -> str:
     names = list(rows[ROWS[0]]["per_class"])
-    lines = ["| class | " + " | ".join(LABELS[k] for k in ROWS) + " |", "|---|" + "---:|" * 3]
+    lines = [
+        "| class | " + " | ".join(LABELS[k] for k in ROWS) + " |",
+        "|---|" + "---:|" * len(ROWS),
+    ]
     for name in names:
         mark = f"{name} (unseen)" if name in unseen else name
         cells = [rows[k]["per_class"][name] for k in ROWS]
@@ -365,6 +417,7 @@ def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timi
         "unseen_classes": list(UNSEEN_CLASSES),
         "settings": dataclasses.asdict(settings),
         "config": str(CONFIG),
+        "encoder": encoder_record(settings.encoder),
         "timing": timing,
     }
     _atomic_text(out / "results.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
@@ -377,18 +430,31 @@ def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timi
         "",
         table(rows),
         "",
-        f"Visual prompts on unseen classes: {gain:+.1f} mIoU (dual inference I over text only).",
+        f"Visual prompts on unseen classes: {gain:+.1f} mIoU (dual inference I over text only). "
+        f"Every row uses the `{settings.encoder}` CLIP; the VIP rows are not trained at all.",
         "",
         "## Per class",
         "",
         class_table(rows, list(UNSEEN_CLASSES)),
         "",
-        "![training loss of both models](loss.png) ![val scenes](overlays.png)",
+        "![training loss of both models](loss.png)",
+        "",
+        "![val scenes: every row of the table](overlays.png)",
         "",
         f"Wall time {timing['wall_seconds']:.0f} s, CPU time {timing['cpu_seconds']:.0f} s.",
     ]
     _atomic_text(out / "results.md", "\n".join(md) + "\n")
     return out / "results.json"
+
+
+def encoder_record(name: str) -> dict:
+    """Which CLIP the demo ran on: its name and, for the shipped world CLIP, its recipe record."""
+    from promptbank import catalog
+
+    if name != "tiny-world" or not catalog.TINY_WORLD_WEIGHTS.is_file():
+        return {"name": name}
+    record = json.loads(catalog.TINY_WORLD_WEIGHTS.with_suffix(".json").read_text())
+    return {"name": name, "sha256": record["sha256"], "recipe": record["recipe"]}
 
 
 def _atomic_text(path: Path, text: str) -> None:

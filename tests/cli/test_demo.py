@@ -11,7 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 DPSEG = Path(sys.executable).with_name("dpseg")
-ROWS = ("text_only", "dual_inference1", "dual_inference2")
+ROWS = ("text_only", "dual_inference1", "dual_inference2", "vip_training_free", "vip_bank_seeded")
 
 
 def _demo(out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -30,7 +30,7 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
         assert f"[{n}/4]" in proc.stderr
     assert "steps/s" in proc.stderr and "ETA" in proc.stderr  # progress with rate and ETA
     assert "| model | mIoU | seen mIoU | unseen mIoU |" in proc.stdout
-    assert "| dual, inference II |" in proc.stdout
+    assert "| dual, inference II |" in proc.stdout and "| VIP, bank-seeded |" in proc.stdout
 
     results = json.loads((out / "results.json").read_text())
     for row in ROWS:
@@ -39,6 +39,9 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
         assert len(results[row]["per_class"]) == 13
     assert results["unseen_classes"] == ["yellow star", "cyan diamond", "pink heart", "sand"]
     assert results["timing"]["cpu_seconds"] > 0
+    assert results["encoder"]["name"] == "tiny-world" and len(results["encoder"]["sha256"]) == 64
+    manifest = json.loads((out / "bank" / "manifest.json").read_text())
+    assert manifest["recipe"]["encoder"]["name"] == "tiny-world"
     assert "| text only |" in (out / "results.md").read_text()
 
     sheet = Image.open(out / "overlays.png")

@@ -24,7 +24,7 @@ def test_eval_vip_on_shapes_applies_flags(run_dpseg, tmp_path):
     settings = results["source"]["settings"]
     assert settings["evolve_steps"] == 0 and settings["pamr_steps"] == 1
     assert settings["pamr_dilations"] == [2, 4] and settings["saliency"] is False
-    assert settings["short_side"] == 128  # the shapes preset's value, not overridden
+    assert settings["short_side"] == 384  # the shapes preset's value, not overridden
     assert 0 <= results["mIoU"] <= 100
 
 
