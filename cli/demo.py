@@ -26,12 +26,26 @@ def demo(
         help="Training steps per model (default 1600; 800 takes half the time and scores about "
         "56 seen mIoU instead of 65).",
     ),
+    seed: int = typer.Option(
+        0, "--seed", help="Training seed of both models (the bank keeps seed 0)."
+    ),
+    encoder: str = typer.Option(
+        "tiny-world",
+        "--encoder",
+        help="CLIP of bank, models and VIP: tiny-world (pretrained) or tiny (random).",
+    ),
+    overrides: list[str] = typer.Option(
+        [],
+        "--set",
+        help="More training settings as section.key=value (repeatable), e.g. "
+        "--set model.overrides.freeze_encoder=false.",
+    ),
 ) -> None:
     """Run the shapes-world demo end to end and print what it measured.
 
     Re-running with the same --out reuses the bank and finished models.
 
-    Example: dpseg demo --out runs/demo
+    Examples: dpseg demo --out runs/demo;  dpseg demo --out runs/demo_seed1 --seed 1
     """
     import dataclasses
     import time
@@ -41,6 +55,9 @@ def demo(
     settings = steps.DemoSettings.quick() if quick else steps.DemoSettings()
     if steps_per_model is not None:
         settings = dataclasses.replace(settings, steps=steps_per_model)
+    settings = dataclasses.replace(
+        settings, encoder=encoder, extra=(*settings.extra, f"run.seed={seed}", *overrides)
+    )
     wall, cpu = time.perf_counter(), steps.cpu_seconds()
     timing: dict[str, float] = {}
     out.mkdir(parents=True, exist_ok=True)

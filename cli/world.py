@@ -21,14 +21,14 @@ def pretrain_clip(
     seed: int = typer.Option(
         0, help="Seed of the corpus, the initialisation order and the batches."
     ),
-    steps: int = typer.Option(1800, min=1, help="Optimiser steps (batch 128)."),
+    steps: int = typer.Option(3600, min=1, help="Optimiser steps (batch 128)."),
     pool: int = typer.Option(30_000, min=1, help="Captioned renders in the training pool."),
     batch_size: int = typer.Option(128, min=2, help="Images per step."),
 ) -> None:
     """Pretrain the tiny open_clip model contrastively on the caption corpus (deterministic per seed).
 
     The shipped `tiny-world` encoder is `dpseg world pretrain-clip --out tiny-world.safetensors`
-    (about 16 min on 2 cores). Load the result with `--encoder tiny-world --encoder-weights OUT`.
+    (about 40 min on 2 cores). Load the result with `--encoder tiny-world --encoder-weights OUT`.
 
     Example: dpseg world pretrain-clip --out runs/tiny-world.safetensors --seed 1
     """

@@ -41,7 +41,7 @@ class PretrainRecipe:
     """Everything that decides the pretrained weights (recorded beside them)."""
 
     seed: int = 0  # draws the pool, the batches, sizes, flips and templates
-    steps: int = 1800  # optimiser steps
+    steps: int = 3600  # optimiser steps
     batch_size: int = 128  # images per step
     pool: int = 30_000  # captioned renders drawn once (seeds seed * 10^7 + i)
     render_size: int = 128  # side the pool is rendered at

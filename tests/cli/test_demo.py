@@ -61,10 +61,12 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     manifest = out / "bank" / "manifest.json"
     record = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**record, "bank_id": "0123456789abcdef"}))
-    third = _demo(out, "--steps", "3")
+    third = _demo(out, "--steps", "3", "--seed", "5", "--set", "optim.weight_decay=0.001")
     assert third.returncode == 0, third.stderr
     log = (out / "dual" / "log.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["step"] == 3  # --steps overrides the quick settings' 4
+    config = (out / "dual" / "config.toml").read_text()
+    assert "seed = 5" in config and "weight_decay = 0.001" in config
     assert "another recipe" in third.stderr and "trained with the old bank" in third.stderr
     assert json.loads(manifest.read_text())["bank_id"] == record["bank_id"]
     assert "reusing the trained model" not in third.stderr
