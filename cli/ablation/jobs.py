@@ -113,7 +113,7 @@ def plan_jobs(
             folder = out / "vip" / f"{row.key}-{_digest(what)}"
             settings = base
             _add_row(jobs, Job(folder, (row,), WORLD_SEED, settings, banks[row.bank]))
-    return list(jobs.values())
+    return sorted(jobs.values(), key=lambda job: job.seed)  # one whole seed first: early answers
 
 
 def _add_row(jobs: dict[Path, Job], job: Job) -> None:
@@ -215,9 +215,9 @@ def run_jobs(
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     todo = [j for j in jobs if j.trained and not (j.folder / "model.safetensors").is_file()]
-    total = sum(j.settings.steps for j in todo)
+    counted = {j.folder: j.steps_done() for j in todo}  # steps an interrupted run already did
+    total = sum(j.settings.steps - counted[j.folder] for j in todo)
     bar = Progress(total, what="steps") if progress and total else None
-    counted = {j.folder: j.steps_done() for j in todo}
     results: dict[tuple[str, int], dict] = {}
     start = time.perf_counter()
     with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
@@ -227,8 +227,8 @@ def run_jobs(
             done, _ = wait(running, timeout=5, return_when=FIRST_COMPLETED)
             if bar:
                 for job in todo:
-                    now = job.steps_done()
-                    bar.update(now - counted[job.folder])
+                    now = job.steps_done()  # lower than before when a job starts over
+                    bar.update(max(0, now - counted[job.folder]))
                     counted[job.folder] = now
             for future in done:
                 job = running.pop(future)
