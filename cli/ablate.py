@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 
 NAMES = ("prompts", "fusion", "decoder-costs", "templates", "prompt-quality", "refinement",
-         "prototypes", "vip")  # fmt: skip
+         "prototypes", "encoder", "vip")  # fmt: skip
 AblationName = Enum("AblationName", {n.replace("-", "_"): n for n in NAMES}, type=str)
 
 
