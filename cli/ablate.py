@@ -12,8 +12,9 @@ from pathlib import Path
 
 import typer
 
-NAMES = ("prompts", "fusion", "decoder-costs", "templates", "prompt-quality", "refinement",
-         "prototypes", "encoder", "vip")  # fmt: skip
+from cli.ablation.catalog import ABLATIONS
+
+NAMES = tuple(ABLATIONS)
 AblationName = Enum("AblationName", {n.replace("-", "_"): n for n in NAMES}, type=str)
 
 
