@@ -91,8 +91,21 @@ def list_(root: Root = None) -> None:
     widths = [max(len(str(row[i])) for row in [header, *table]) for i in range(len(header))]
     for row in [header, *table]:
         print("  ".join(str(v).ljust(w) for v, w in zip(row, widths)).rstrip())
-    missing = [r for r in rows if not r.ready]
-    if missing:
-        print()
+    _print_fixes(root, [r for r in rows if not r.ready])
+
+
+def _print_fixes(root: Path, missing: list) -> None:
+    """Per benchmark to prepare: each download, where to extract it, and the command."""
+    from segmodel.datasets.prepare.catalog import DOWNLOADS, PREPARED_BY
+
+    targets: dict[str, list[str]] = {}
     for r in missing:
-        print(f"{r.title}: {r.fix}")
+        targets.setdefault(PREPARED_BY[r.name], []).append(r.title)
+    for target, titles in targets.items():
+        print(f"\nto get {', '.join(titles)}:")
+        for d in DOWNLOADS[target]:
+            size = f" ({d.size})" if d.size else ""
+            where = root if d.extract_to == "." else root / d.extract_to
+            print(f"  download {d.file}{size} from {d.url}")
+            print(f"    extract into {where} -> {d.gives}")
+        print(f"  run: dpseg data prepare {target} --root {root}")

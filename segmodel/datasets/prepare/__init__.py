@@ -66,11 +66,11 @@ def prepare(
         for target in TARGETS:
             try:
                 jobs += plan(target, root)
-            except PrepareError as err:
+            except PrepareError:
                 if not _absent(target, Path(root)):
                     raise
                 missing.append(target)
-                say(f"skipped {target}: {err}")
+                say(f"skipped {target}: its download is not under {root}")
         if not jobs:
             raise PrepareError(
                 f"no benchmark download found under {root}; `dpseg data list --root {root}` "
