@@ -63,17 +63,19 @@ def run_job(job: Job, *, workers: int, force: bool = False, progress: bool = Tru
     bar = Progress(len(todo), job.unit, prefix=job.title, enabled=progress)
     written = 0
     calls = [(job.convert, task.args, force) for task in todo]
-    if workers <= 1 or len(todo) <= 1:
-        for call in calls:
-            written += _call(call)
-            bar.advance()
-    else:
-        chunk = max(1, min(32, len(todo) // (workers * 8)))
-        with _context().Pool(min(workers, len(todo))) as pool:
-            for count in pool.imap_unordered(_call, calls, chunksize=chunk):
-                written += count
+    try:
+        if workers <= 1 or len(todo) <= 1:
+            for call in calls:
+                written += _call(call)
                 bar.advance()
-    bar.close()
+        else:
+            chunk = max(1, min(32, len(todo) // (workers * 8)))
+            with _context().Pool(min(workers, len(todo))) as pool:
+                for count in pool.imap_unordered(_call, calls, chunksize=chunk):
+                    written += count
+                    bar.advance()
+    finally:
+        bar.close()  # ends a progress line rewritten in place before an error is printed
     return JobReport(
         job.title, len(job.tasks), len(job.tasks) - len(todo), written, time.perf_counter() - start
     )
