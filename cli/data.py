@@ -5,7 +5,6 @@ Thin commands over `segmodel.datasets.prepare`; heavy imports happen inside the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -29,7 +28,9 @@ NAMES = "coco-stuff171, ade150, ade847, pc59, pc459, voc20 (also writes voc20b) 
 
 
 def _root(root: Path | None) -> Path:
-    return root if root is not None else Path(os.environ.get("DETECTRON2_DATASETS") or "datasets")
+    from segmodel.datasets.prepare.catalog import default_root
+
+    return root if root is not None else default_root()
 
 
 @app.command("prepare")

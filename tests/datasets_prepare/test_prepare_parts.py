@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
 from segmodel.datasets.prepare import PLANNERS, TARGETS
+from segmodel.datasets.prepare.ade_index import read_index
 from segmodel.datasets.prepare.resize import resize_bilinear, resize_nearest, shrunk_size
 from segmodel.datasets.prepare.rle import RleError, decode_rle, parse_counts
 from tests.datasets_prepare.miniature import encode_rle
@@ -59,3 +62,17 @@ def test_bilinear_keeps_constants_and_averages_exact_halves():
 
 def test_every_target_has_a_planner():
     assert tuple(PLANNERS) == TARGETS
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_ade_index_with_numpy_arrays_reads_under_every_pickle_protocol(tmp_path, protocol):
+    index = {
+        "folder": ["ADE20K_2021_17_01/images/ADE/validation/a"],
+        "filename": ["ADE_val_00000001.jpg"],
+        "objectPresence": np.arange(6, dtype=np.uint16).reshape(2, 3),
+        "scene": np.array(["street"], dtype=object),
+        "wordnet_level1": np.float32(1.5),
+    }
+    path = tmp_path / "index_ade20k.pkl"
+    path.write_bytes(pickle.dumps(index, protocol=protocol))
+    assert read_index(path, "fix") == [(index["folder"][0], index["filename"][0])]

@@ -4,6 +4,7 @@ of docs/datasets.md, and `open_dataset` reads the result."""
 from __future__ import annotations
 
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -20,8 +21,19 @@ def _read(path):
         return im.mode, np.asarray(im)
 
 
-def test_coco_stuff_maps_raw_ids_to_171_train_ids(tmp_path):
+@pytest.mark.parametrize("from_zip", [False, True])
+def test_coco_stuff_maps_raw_ids_to_171_train_ids(tmp_path, from_zip):
     raw = miniature.coco_stuff(tmp_path)
+    if from_zip:  # stuffthingmaps_trainval2017.zip as downloaded: train2017/, val2017/ at the top
+        labels = tmp_path / "coco-stuff/annotations"
+        for split in ("train2017", "val2017"):
+            miniature.zip_folder(labels / split, tmp_path / f"{split}.zip", split)
+        shutil.rmtree(labels)
+        with zipfile.ZipFile(tmp_path / "coco-stuff/stuffthingmaps_trainval2017.zip", "w") as z:
+            for split in ("train2017", "val2017"):
+                with zipfile.ZipFile(tmp_path / f"{split}.zip") as part:
+                    for name in part.namelist():
+                        z.writestr(name, part.read(name))
     reports = prepare("coco-stuff171", tmp_path, workers=1, progress=False)
     assert [r.written for r in reports] == [2, 2]
     table = read_table("coco_stuff_ids.tsv")
@@ -130,8 +142,13 @@ def test_pascal_context_459_is_labelmap_minus_one_as_uint16_tiff(tmp_path):
     assert len(open_dataset("pc459", tmp_path)) == 2
 
 
-def test_voc_writes_both_variants_and_drops_all_ignore_labels(tmp_path):
+@pytest.mark.parametrize("from_zip", [False, True])
+def test_voc_writes_both_variants_and_drops_all_ignore_labels(tmp_path, from_zip):
     raw = miniature.voc(tmp_path)
+    if from_zip:  # SegmentationClassAug.zip left in the root, not extracted
+        labels = tmp_path / "VOCdevkit/VOC2012/SegmentationClassAug"
+        miniature.zip_folder(labels, tmp_path / "SegmentationClassAug.zip", "SegmentationClassAug")
+        shutil.rmtree(labels)
     prepare("voc20", tmp_path, workers=1, progress=False)
     top = tmp_path / "VOCdevkit/VOC2012"
     written = {

@@ -28,7 +28,7 @@ ARCHIVE = Archive(f"{TOP}.zip", f"{TOP}/annotations/validation/")
 
 def jobs(root: Path) -> list[Job]:
     hint = download_hint("ade150", root)
-    files, where = find_inputs(root, f"{TOP}/annotations/validation", (ARCHIVE,), ".png", hint)
+    files, _ = find_inputs(root, f"{TOP}/annotations/validation", (ARCHIVE,), ".png", hint)
     out = root / TOP / "annotations_detectron2" / "validation"
     images = root / TOP / "images" / "validation"
     tasks = []

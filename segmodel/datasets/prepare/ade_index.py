@@ -13,12 +13,18 @@ from typing import Any
 
 from segmodel.datasets.base import PrepareError
 
-# What numpy's pickles of arrays, dtypes and scalars need (numpy 1.x and 2.x module names).
+# What numpy's pickles of arrays, dtypes and scalars need (numpy 1.x and 2.x module names;
+# `_frombuffer` is how pickle protocol 5 stores an array, `_codecs.encode` how protocol 2 stores
+# bytes).
 _ALLOWED = {
-    (module, name)
-    for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")
-} | {("numpy", "ndarray"), ("numpy", "dtype")}
+    (f"numpy{core}.{module}", name)
+    for core in (".core", "._core")
+    for module, name in (
+        ("multiarray", "_reconstruct"),
+        ("multiarray", "scalar"),
+        ("numeric", "_frombuffer"),
+    )
+} | {("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
 
 
 class _IndexUnpickler(pickle.Unpickler):

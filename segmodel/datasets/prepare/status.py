@@ -1,4 +1,4 @@
-"""What `dpseg data list` shows: for each of the eight layouts, is it ready, and if not, how."""
+"""What `dpseg data list` shows: for each of the eight layouts, what is there and is it ready."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from segmodel.datasets.base import IMAGE_EXTS
 from segmodel.datasets.benchmarks import LAYOUTS
-from segmodel.datasets.prepare.catalog import OFFICIAL_PAIRS, PREPARED_BY, download_hint
+from segmodel.datasets.prepare.catalog import OFFICIAL_PAIRS
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,6 @@ class LayoutStatus:
     labels: int  # label files found in its label folder
     pairs: int  # images with a label of the same stem
     official: int  # pairs in the full official set
-    fix: str  # what to download, where to extract it, the command ("" when ready)
 
     @property
     def ready(self) -> bool:
@@ -34,10 +33,9 @@ def layout_status(root: Path) -> list[LayoutStatus]:
         images = _stems(root / layout.image_dir, IMAGE_EXTS)
         labels = _stems(root / layout.label_dir, (layout.label_ext,))
         pairs = len(images & labels)
-        fix = "" if pairs else download_hint(PREPARED_BY[name], root)
         official = OFFICIAL_PAIRS[(name, split)]
         rows.append(
-            LayoutStatus(name, split, layout.title, len(images), len(labels), pairs, official, fix)
+            LayoutStatus(name, split, layout.title, len(images), len(labels), pairs, official)
         )
     return rows
 
