@@ -14,7 +14,9 @@ import pytest
 from PIL import Image
 
 from segmodel.datasets import DatasetError, open_dataset
+from segmodel.datasets.base import PrepareError
 from segmodel.datasets.benchmarks import LAYOUTS
+from segmodel.datasets.prepare import prepare
 from segmodel.datasets.prepare.tables import coco_stuff
 from tests.conftest import dpseg_executable
 from tests.datasets_prepare import miniature
@@ -145,7 +147,7 @@ def test_missing_val_label_is_a_half_extracted_archive(tmp_path, run_dpseg):
 @pytest.mark.parametrize(
     ("label", "needle"),
     [
-        (np.zeros((20, 24, 3), np.uint8), "has mode RGB, expected L"),
+        (np.zeros((20, 24, 3), np.uint8), "has mode RGB, expected L or P"),
         (np.zeros((20, 25), np.uint8), "is 25x20 but its image"),
     ],
 )
@@ -191,3 +193,22 @@ def test_ade_index_of_the_wrong_shape_is_refused(tmp_path, run_dpseg):
     index.write_bytes(pickle.dumps({"folder": ["../../etc"], "filename": ["ADE_val_1.jpg"]}))
     result = run_dpseg("data", "prepare", "ade847", "--root", tmp_path)
     _one_line_error(result, "outside the datasets root")
+
+
+def test_ade_full_without_its_seg_png_is_half_extracted(tmp_path, run_dpseg):
+    miniature.ade_full(tmp_path, sizes=((30, 40), (20, 30)))
+    seg = tmp_path / "ADE20K_2021_17_01/images/ADE/validation/urban/street/ADE_val_00000002_seg.png"
+    seg.unlink()
+    result = run_dpseg("data", "prepare", "ade847", "--root", tmp_path, "-q")
+    _one_line_error(result, str(seg), "extract ADE20K_2021_17_01.zip again")
+    _no_partials(tmp_path)
+
+
+def test_mat_without_labelmap_is_refused(tmp_path):
+    import scipy.io
+
+    miniature.pascal_context(tmp_path)
+    mat = tmp_path / "VOCdevkit/VOC2010/trainval/2008_000003.mat"
+    scipy.io.savemat(mat, {"Segmentation": np.zeros((18, 22), np.uint16)})
+    with pytest.raises(PrepareError, match=f"{mat} has no 2-D uint16 'LabelMap'"):
+        prepare("pc459", tmp_path, workers=1, progress=False)

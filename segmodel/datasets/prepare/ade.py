@@ -50,6 +50,6 @@ def convert(
     if image is not None:
         written += write_bytes_atomic(image, images / Path(image.name), ADE150.file, force=force)
     label = read_input(item, ADE150.file)
-    raw = label_array(label, item.where, ("L",), "8-bit ADE-150 ids")  # (H, W) uint8
+    raw = label_array(label, item.where, ("L", "P"), "8-bit ADE-150 ids")  # (H, W) uint8
     check_size(label.size, images / f"{out.stem}.jpg", item.where)
     return written + int(save_atomic(raw - np.uint8(1), out, "PNG", force=force))

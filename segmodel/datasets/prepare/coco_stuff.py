@@ -42,6 +42,6 @@ def _job(root: Path, split: str, files: dict[str, InputFile]) -> Job:
 def convert(item: InputFile, out: Path, image: Path, *, force: bool = False) -> int:
     """One stuffthingmaps PNG -> its train-id PNG (ids outside the table and 255 -> 255)."""
     label = read_input(item, COCO_LABELS.file)
-    raw = label_array(label, item.where, ("L",), "8-bit COCO-Stuff ids")  # (H, W) uint8
+    raw = label_array(label, item.where, ("L", "P"), "8-bit COCO-Stuff ids")  # (H, W) uint8
     check_size(label.size, image, item.where)
     return int(save_atomic(tables.coco_stuff()[raw], out, "PNG", force=force))
