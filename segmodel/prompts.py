@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from segmodel.errors import EncoderMismatchError, PromptError
 
@@ -107,19 +108,30 @@ class PromptSet:
         return replace(self, classes=[self.classes[i] for i in index.tolist()], **picked)
 
     def with_visual(
-        self, index: list[int], visual: torch.Tensor, stages: dict[int, torch.Tensor]
+        self,
+        index: list[int],
+        visual: torch.Tensor | None,
+        stages: dict[int, torch.Tensor],
+        mix: float = 1.0,
     ) -> PromptSet:
         """A copy whose classes `index` get new visual prompts for every template.
 
-        visual (n, D) pooled embeddings; stages {4: (n, D4), 8: (n, D8), 16: (n, D16)}.
+        visual (n, D) pooled embeddings (None: keep the pooled prompts); stages {4: (n, D4),
+        8: (n, D8), 16: (n, D16)} (a missing stride keeps its prompts). mix < 1 blends instead of
+        replacing: (1 - mix) * unit(old) + mix * unit(new), template by template.
         """
         idx = torch.as_tensor(index, dtype=torch.long, device=self.device)
-        out = {"visual": self.visual.clone(), "has_visual": self.has_visual.clone()}
-        out["visual"][idx] = visual.to(self.visual)[:, None, :]  # broadcast over T
-        for stride, pooled in stages.items():
-            name = f"visual_s{stride}"
-            out[name] = self.stage(stride).clone()
-            out[name][idx] = pooled.to(out[name])[:, None, :]
+        out = {"visual": self.visual, "has_visual": self.has_visual.clone()}
+        news = {"visual": visual, **{f"visual_s{s}": pooled for s, pooled in stages.items()}}
+        for name, new in news.items():
+            if new is None:
+                continue
+            out[name] = getattr(self, name).clone()  # (C, T, D_name)
+            new = new.to(out[name])[:, None, :]  # (n, 1, D_name), broadcast over T
+            if mix < 1.0:
+                old = F.normalize(out[name][idx], dim=-1)
+                new = (1.0 - mix) * old + mix * F.normalize(new, dim=-1)
+            out[name][idx] = new
         out["has_visual"][idx] = True
         return replace(self, **out)
 

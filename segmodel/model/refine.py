@@ -36,6 +36,10 @@ class RefineSettings:
     min_area: float = 0.0  # fraction of pass-one pixels a class needs to count as detected
     redecode: str = "all"  # all | detected: pass two decodes only detected classes (others keep
     # their pass-one logits)
+    replaces: str = "all"  # which visual prompts the regions replace: all | pooled (the dual
+    # prompt only) | stages (the decoder's visual cost volumes only)
+    mix: float = 1.0  # weight of the region prompt: 1 replaces (the paper), < 1 blends with the
+    # bank's: (1 - mix) * unit(bank) + mix * unit(region)
 
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
@@ -44,6 +48,12 @@ class RefineSettings:
             )
         if self.redecode not in ("all", "detected"):
             raise ConfigError(f"refine redecode {self.redecode!r} is invalid: all | detected")
+        if self.replaces not in ("all", "pooled", "stages"):
+            raise ConfigError(
+                f"refine replaces {self.replaces!r} is invalid: all | pooled | stages"
+            )
+        if not 0.0 < self.mix <= 1.0:
+            raise ConfigError(f"refine mix {self.mix!r} is invalid: expected 0 < mix <= 1")
         if self.crop_size is not None and (self.crop_size < 32 or self.crop_size % 32):
             raise ConfigError(f"refine crop_size {self.crop_size} is invalid: a multiple of 32")
 
@@ -137,4 +147,8 @@ def refine_prompts(
     full = F.interpolate(labels[None, None].float(), size=image.shape[-2:], mode="nearest")[0, 0]
     masks = torch.stack([full == c for c in detected])  # (n, S, S), none empty
     pooled, stages = region_prompts(settings, image, masks, encoder, features)
-    return prompts.with_visual(detected, pooled, stages), detected
+    if settings.replaces == "stages":
+        pooled = None
+    elif settings.replaces == "pooled":
+        stages = {}
+    return prompts.with_visual(detected, pooled, stages, settings.mix), detected
