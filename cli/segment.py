@@ -18,6 +18,7 @@ from typing import Any
 
 import typer
 
+from cli.options import CHECKPOINT_HELP
 from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
@@ -35,9 +36,7 @@ class ImageRefused(DpsegError):
 
 def _segment(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, TIFF, WebP, ...)."),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Trained DPSeg model (.safetensors from dpseg train)."
-    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     classes: str | None = typer.Option(
         None, "--classes", help='Class names separated by commas, e.g. "sky, grass, red circle".'
     ),
@@ -75,7 +74,7 @@ def _segment(
 ) -> None:
     """Segment images into the classes you name: label maps, overlays with a legend, JSON shares.
 
-    dpseg segment photo.jpg --checkpoint runs/demo/dual/model.safetensors --vocab shapes
+    dpseg segment photo.jpg --checkpoint runs/demo/dual --vocab shapes
 
     dpseg segment *.png --method vip --backbone tiny --classes "sky, grass, water"
     """
@@ -145,9 +144,10 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
                 "vip_overrides": vip["overrides"]}  # fmt: skip
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
-    from segmodel.checkpoint import load_model, prompt_bank_for
+    from segmodel.checkpoint import load_model, model_file, prompt_bank_for
     from segmodel.segmenter import Segmenter
 
+    checkpoint = model_file(checkpoint)  # a run folder names its model.safetensors
     bank = prompt_bank_for(checkpoint, bank)
     model = load_model(checkpoint, device)
     config = model.config

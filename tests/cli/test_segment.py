@@ -36,7 +36,8 @@ def model_and_bank(tmp_path_factory):
     vocab.write_text("red circle\nsky\ngrass\n")
     bank = build_bank(
         vocab, root / "bank", generator="procedural", encoder="tiny", templates=2,
-        images_per_template=1, resolution=64, progress=False,
+        images_per_template=1, resolution=64, steps=2,
+        device="cpu", progress=False,
     )  # fmt: skip
     torch.manual_seed(0)
     model = build_model("tiny", image_size=64)
@@ -156,6 +157,23 @@ def test_generate_adds_missing_classes_with_the_bank_recipe(model_and_bank, imag
     grown = open_bank(record["bank"])
     assert grown.classes == ["red circle", "sky", "grass", "yellow star"]
     assert grown.bank_id == open_bank(bank).bank_id  # same recipe: old classes were copied
+
+
+def test_checkpoint_may_be_the_run_folder(model_and_bank, images, tmp_path):
+    checkpoint, _ = model_and_bank  # saved as FOLDER/model.safetensors, as `dpseg train` does
+    out = tmp_path / "out"
+    proc = _segment(images["good"], "--checkpoint", checkpoint.parent, "--classes", "sky, grass",
+                    "--out", out, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "good.json").read_text())["checkpoint"] == str(checkpoint)
+    step = tmp_path / "stopped" / "checkpoints" / "step-000010"  # a run that never finished
+    step.mkdir(parents=True)
+    (step / "model.safetensors").write_bytes(checkpoint.read_bytes())
+    proc = _segment(images["good"], "--checkpoint", tmp_path / "stopped", "--classes", "sky")
+    assert proc.returncode == 1 and proc.stderr.strip() == (
+        f"dpseg: error: run folder {tmp_path / 'stopped'} holds no model.safetensors: the run "
+        f"stopped before its last step; pass its newest checkpoint {step / 'model.safetensors'}"
+    )
 
 
 def test_missing_checkpoint_is_one_line(images, tmp_path):
