@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.segment import ImageRefused, SegmentUsageError, _class_names, load_image
+from cli.segment import SegmentUsageError, _class_names
+from segmodel.photo import PhotoRefused, read_photo
 
 DPSEG = Path(sys.executable).with_name("dpseg")
 CLASSES = ["red circle", "sky", "grass", "yellow star"]
@@ -75,23 +76,25 @@ def images(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_bad_images_are_converted_or_refused(images):
-    good, notes, _ = load_image(images["good"])
-    assert good.mode == "RGB" and notes == []
+    good = read_photo(images["good"])
+    assert good.image.mode == "RGB" and good.notes == [] and good.working is good.image
     for name, expected in [("gray", "grayscale"), ("rgba", "alpha"), ("g16", "16-bit")]:
-        image, notes, _ = load_image(images[name])
-        assert image.mode == "RGB" and image.size == (96, 96)
-        assert any(expected in n for n in notes), (name, notes)
-    rotated, notes, original = load_image(images["rotated"])
-    assert original == (60, 96) and rotated.size == (96, 60)
-    assert any("EXIF orientation 6" in n for n in notes)
-    huge, notes, _ = load_image(images["huge"], max_side=200)
-    assert huge.size == (200, 50) and any("downscaled from 384x96" in n for n in notes)
-    with pytest.raises(ImageRefused, match="8x8 pixels; expected at least 16"):
-        load_image(images["tiny"])
-    with pytest.raises(ImageRefused, match="not a readable image"):
-        load_image(images["broken"])
-    with pytest.raises(ImageRefused, match="no such file"):
-        load_image(images["good"].with_name("missing.png"))
+        photo = read_photo(images[name])
+        assert photo.image.mode == "RGB" and photo.size == (96, 96)
+        assert any(expected in n for n in photo.notes), (name, photo.notes)
+    rotated = read_photo(images["rotated"])
+    assert rotated.stored_size == (60, 96) and rotated.size == (96, 60)
+    assert any("EXIF orientation 6" in n for n in rotated.notes)
+    huge = read_photo(images["huge"], max_side=200)
+    assert huge.size == (384, 96) and huge.working.size == (200, 50)
+    assert "segmented at 200x50, outputs at 384x96" in huge.notes
+    assert huge.full_size(np.ones((50, 200), np.int64), 3).shape == (96, 384)
+    with pytest.raises(PhotoRefused, match="8x8 pixels; expected at least 16"):
+        read_photo(images["tiny"])
+    with pytest.raises(PhotoRefused, match="not a readable image"):
+        read_photo(images["broken"])
+    with pytest.raises(PhotoRefused, match="no such file"):
+        read_photo(images["good"].with_name("missing.png"))
 
 
 def test_class_options_are_checked():
@@ -136,7 +139,8 @@ def test_batch_with_bad_files_and_a_class_missing_from_the_bank(model_and_bank, 
         assert record["text_only"] == ["yellow star"] and record["inference"] == 2
         overlay = Image.open(out / "overlays" / f"{name}.png")
         assert overlay.width > record["size"][0] and overlay.mode == "RGB"
-    assert json.loads((out / "huge.json").read_text())["size"] == [200, 50]
+    huge = json.loads((out / "huge.json").read_text())
+    assert huge["size"] == [384, 96] and huge["segmented_size"] == [200, 50]  # the photo's size
     assert json.loads((out / "rotated.json").read_text())["size"] == [96, 60]
     assert not (out / "broken.json").exists() and not list(out.rglob(".*tmp*"))
 
