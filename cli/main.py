@@ -41,6 +41,7 @@ def _register() -> None:
         "eval": ("cli.evaluate", "evaluate"),
         "segment": ("cli.segment", "segment"),
         "demo": ("cli.demo", "demo"),
+        "app": ("cli.app", "app"),
     }
     for name, module in groups.items():
         if importlib.util.find_spec(module) is not None:
