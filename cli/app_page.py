@@ -26,7 +26,7 @@ BANK = "the bank's classes"
 class Answer:
     """What one click shows."""
 
-    overlay: object | None  # PIL image: the photo with its segmentation and a legend
+    overlay: str | None  # path of the overlay PNG: the photo with its segmentation and legend
     legend: str  # HTML: one row per class (colour, name, pixel share), largest first
     labels: str | None  # path of the label PNG (class index per pixel) to download
     message: str  # Markdown: what was done, or what went wrong and how to fix it
@@ -89,7 +89,8 @@ def _segment(model, image: Path, names, inference: int, out: Path, max_side: int
     fd, name = tempfile.mkstemp(prefix=f"{image.stem[:40]}-labels-", suffix=".png", dir=out)
     os.close(fd)
     Image.fromarray(labels).save(name, format="PNG")
-    picture = overlay(photo.image, labels, names)
+    picture = name.removesuffix(".png").replace("-labels-", "-overlay-") + ".png"
+    overlay(photo.image, labels, names).save(picture, format="PNG", compress_level=1)
     order = np.argsort(-shares, kind="stable")
     colors = class_colors(names)
     rows = "".join(
@@ -133,7 +134,7 @@ def build_page(model: WarmModel, *, out: Path, max_side: int, vocabularies: list
                 run = gr.Button("Segment", variant="primary", elem_id="run")
             with gr.Column():
                 message = gr.Markdown(elem_id="message")
-                picture = gr.Image(label="Overlay", type="pil", format="png", interactive=False,
+                picture = gr.Image(label="Overlay", type="filepath", format="png", interactive=False,
                                    elem_id="overlay")  # fmt: skip
                 legend = gr.HTML(elem_id="legend")
                 labels = gr.File(label="Label map (PNG, class index per pixel)",

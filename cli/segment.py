@@ -242,7 +242,7 @@ def _one_image(path, predict, names, out, stems, max_side, info) -> dict:
     stem = _unique_stem(path, stems)
     shares = pixel_shares(labels, len(classes))
     _save_png(Image.fromarray(labels), out / "labels" / f"{stem}.png")
-    _save_png(overlay(photo.image, labels, classes), out / "overlays" / f"{stem}.png")
+    _save_png(overlay(photo.image, labels, classes), out / "overlays" / f"{stem}.png", level=1)
     order = np.argsort(-shares, kind="stable")
     record = {
         "image": str(path),
@@ -268,10 +268,11 @@ def _one_image(path, predict, names, out, stems, max_side, info) -> dict:
     return record
 
 
-def _save_png(image, path: Path) -> None:
+def _save_png(image, path: Path, level: int = 6) -> None:
+    """Atomic PNG; `level` 1 for pictures (3x faster on 12-megapixel overlays, files ~1.3x)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    image.save(tmp, format="PNG")
+    image.save(tmp, format="PNG", compress_level=level)
     os.replace(tmp, path)
 
 

@@ -161,7 +161,8 @@ def test_answers_from_a_dpseg_run_folder(run_folder, tmp_path):
     got = answer(model, str(photo), "sky\ngrass, yellow star", "II (prompts refined from the "
                  "image)", tmp_path / "out", 2048)  # fmt: skip
     assert got.overlay is not None, got.message
-    assert got.overlay.height == 120 and got.overlay.width > 80
+    overlay = Image.open(got.overlay)
+    assert overlay.height == 120 and overlay.width > 80
     assert Image.open(got.labels).size == (80, 120) and "inference II" in got.message
     assert "EXIF orientation 6 applied" in got.message
     assert got.legend.count("<li ") == 3 and 'data-class="yellow star"' in got.legend

@@ -198,3 +198,35 @@ def test_vip_method_needs_no_checkpoint(images, tmp_path):
     assert record["method"] == "vip" and record["backbone"] == "tiny"
     assert [c["name"] for c in record["classes"]] == ["sky", "grass", "red circle"]
     assert (out / "labels" / "good.png").is_file() and "segmented 1 image(s)" in proc.stdout
+
+
+def test_real_photographs_keep_their_own_size(model_and_bank, tmp_path):
+    """A 12-megapixel phone JPEG stored sideways, a CMYK JPEG, a palette PNG with transparency."""
+    checkpoint, _ = model_and_bank
+    scene = Image.fromarray(_scene())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 4000 x 3000, shown 3000 x 4000
+    scene.resize((4000, 3000), Image.Resampling.BILINEAR).save(
+        tmp_path / "phone.jpg", quality=85, exif=exif
+    )
+    scene.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    palette = scene.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert Image.open(tmp_path / "palette.png").info.get("transparency") == 0
+    out = tmp_path / "out"
+    names = ["phone.jpg", "cmyk.jpg", "palette.png"]
+    proc = _segment(*[tmp_path / n for n in names], "--checkpoint", checkpoint, "--classes",
+                    "sky, grass, red circle", "--out", out, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    expected = {
+        "phone": ((3000, 4000), "segmented at 1536x2048, outputs at 3000x4000"),
+        "cmyk": ((96, 96), "CMYK converted to RGB"),
+        "palette": ((96, 96), "alpha composited on white"),
+    }
+    for stem, (size, note) in expected.items():
+        record = json.loads((out / f"{stem}.json").read_text())
+        assert tuple(record["size"]) == size and note in record["notes"], record["notes"]
+        assert Image.open(out / "labels" / f"{stem}.png").size == size
+        overlay = Image.open(out / "overlays" / f"{stem}.png")
+        assert overlay.height == size[1] and overlay.width > size[0]
+    assert json.loads((out / "phone.json").read_text())["original_size"] == [4000, 3000]
