@@ -170,14 +170,19 @@ def test_checkpoint_may_be_the_run_folder(model_and_bank, images, tmp_path):
                     "--out", out, "-q")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "good.json").read_text())["checkpoint"] == str(checkpoint)
+    from segmodel.checkpoint import read_header
+    from segmodel.errors import CheckpointError
+
     step = tmp_path / "stopped" / "checkpoints" / "step-000010"  # a run that never finished
     step.mkdir(parents=True)
     (step / "model.safetensors").write_bytes(checkpoint.read_bytes())
-    proc = _segment(images["good"], "--checkpoint", tmp_path / "stopped", "--classes", "sky")
-    assert proc.returncode == 1 and proc.stderr.strip() == (
-        f"dpseg: error: run folder {tmp_path / 'stopped'} holds no model.safetensors: the run "
+    with pytest.raises(CheckpointError) as caught:
+        read_header(tmp_path / "stopped")  # what every --checkpoint goes through
+    assert str(caught.value) == (
+        f"run folder {tmp_path / 'stopped'} holds no model.safetensors: the run "
         f"stopped before its last step; pass its newest checkpoint {step / 'model.safetensors'}"
     )
+    assert read_header(step / "model.safetensors")["format"] == "dpseg-model"
 
 
 def test_missing_checkpoint_is_one_line(images, tmp_path):
