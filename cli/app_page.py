@@ -106,6 +106,16 @@ def _segment(model, image: Path, names, inference: int, out: Path, max_side: int
     return Answer(picture, f'<ul class="legend">{rows}</ul>', name, message)
 
 
+def uploaded_path(payload, upload_dir: str) -> str | None:
+    """The file an image payload names, only if it lies in gradio's upload folder (a client
+    could name any path; only uploads may be read)."""
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if not path:
+        return None
+    resolved, root = Path(path).resolve(), Path(upload_dir).resolve()
+    return str(resolved) if resolved.is_relative_to(root) else None
+
+
 CSS = """
 .legend { list-style: none; padding: 0; margin: 0; }
 .legend li { display: flex; align-items: center; gap: 8px; padding: 2px 0; }
@@ -141,9 +151,13 @@ def build_page(model: WarmModel, *, out: Path, max_side: int, vocabularies: list
                                  interactive=False, elem_id="labels")  # fmt: skip
 
         def on_run(image, text, mode):
-            a = answer(model, image, text, mode, out, max_side)
+            # Raw payloads (preprocess=False): gradio's own image decoding would answer a bad file
+            # with a technical error; `answer` reads the upload itself and says what is wrong.
+            path = uploaded_path(image, photo.GRADIO_CACHE)
+            a = answer(model, path, text, mode, out, max_side)
             return a.overlay, a.legend, a.labels, a.message
 
-        run.click(on_run, [photo, classes, inference], [picture, legend, labels, message])
+        run.click(on_run, [photo, classes, inference], [picture, legend, labels, message],
+                  preprocess=False)  # fmt: skip
         vocab.change(lambda choice: vocabulary_text(choice, model), vocab, classes)
     return page

@@ -125,6 +125,14 @@ def test_the_page_segments_a_dropped_image_in_a_real_browser(server, browser, tm
     browser.find_element(By.CSS_SELECTOR, "#run").click()
     wait.until(lambda d: "Name at least one class" in d.find_element(By.ID, "message").text)
 
+    broken = tmp_path / "broken.jpg"  # a bad file: the page says so in one line
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    browser.find_element(By.CSS_SELECTOR, "#photo input[type=file]").send_keys(str(broken))
+    box.send_keys("sky, grass")
+    browser.find_element(By.CSS_SELECTOR, "#run").click()
+    wait.until(lambda d: "not a readable image" in d.find_element(By.ID, "message").text)
+    assert "Traceback" not in browser.find_element(By.ID, "message").text
+
 
 @pytest.fixture(scope="module")
 def run_folder(tmp_path_factory) -> Path:
@@ -149,7 +157,7 @@ def run_folder(tmp_path_factory) -> Path:
 
 def test_answers_from_a_dpseg_run_folder(run_folder, tmp_path):
     from cli.app_model import load_warm_model
-    from cli.app_page import answer, vocabulary_text
+    from cli.app_page import answer, uploaded_path, vocabulary_text
 
     model = load_warm_model("dpseg", run_folder, None, {}, "cpu")
     assert model.two_passes and model.bank_classes == ["red circle", "sky", "grass"]
@@ -167,6 +175,9 @@ def test_answers_from_a_dpseg_run_folder(run_folder, tmp_path):
     assert "EXIF orientation 6 applied" in got.message
     assert got.legend.count("<li ") == 3 and 'data-class="yellow star"' in got.legend
 
+    assert uploaded_path({"path": str(photo)}, str(tmp_path)) == str(photo.resolve())
+    assert uploaded_path({"path": "/etc/passwd"}, str(tmp_path)) is None  # uploads only
+    assert uploaded_path(None, str(tmp_path)) is None
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not a jpeg")
     for image, text, expected in [
