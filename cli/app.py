@@ -6,7 +6,9 @@ the model cli/app_model.py. No torch or gradio at module level (`dpseg --help` s
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -72,7 +74,8 @@ def _app(
 
     print("dpseg app: loading the model ...", file=sys.stderr, flush=True)
     model = load_warm_model(method, checkpoint, bank, vip, device, encoder_weights)
-    out = Path(tempfile.mkdtemp(prefix="dpseg-app-"))
+    out = Path(tempfile.mkdtemp(prefix="dpseg-app-"))  # the answers' PNGs, removed on exit
+    atexit.register(shutil.rmtree, out, True)
     page = build_page(model, out=out, max_side=max_side, vocabularies=list(BUILTIN_VOCABULARIES))
     print(f"dpseg app: {model.description}; open http://{host}:{port}", file=sys.stderr,
           flush=True)  # fmt: skip
