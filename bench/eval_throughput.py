@@ -77,7 +77,8 @@ def bench_model(n: int) -> dict[str, float]:
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         bank = build_bank("shapes", Path(tmp, "bank"), generator="procedural", encoder="tiny",
-                          templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+                          templates=2, images_per_template=1, resolution=64, steps=2,
+                          device="cpu", progress=False)  # fmt: skip
         torch.manual_seed(0)
         segmenter = Segmenter(build_model("tiny", num_templates=2), bank, "cpu")
         data = open_dataset("shapes", None, split="val", length=n, size=128)

@@ -34,7 +34,17 @@ def shapes_bank(root: Path):
 
     vocab = vocabulary_from_names(list(ALL_CLASSES), name="shapes")
     return open_bank(
-        build_bank(vocab, root, generator="procedural", templates=TEMPLATES, progress=False)
+        build_bank(
+            vocab,
+            root,
+            generator="procedural",
+            encoder="tiny",
+            templates=TEMPLATES,
+            resolution=64,
+            steps=2,
+            device="cpu",
+            progress=False,
+        )
     )
 
 

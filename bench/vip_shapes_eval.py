@@ -29,6 +29,8 @@ def build(out: Path, encoder: str) -> Path:
             templates=8,
             images_per_template=2,
             resolution=128,
+            steps=2,
+            device="cpu",
             progress=False,
         )
     return bank

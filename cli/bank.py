@@ -14,7 +14,8 @@ import typer
 
 app = typer.Typer(
     help="Build, inspect, verify and share visual-prompt banks.\n\n"
-    "Example: dpseg bank build shapes --out banks/shapes --generator procedural --templates 8",
+    "Example: dpseg bank build ade150 --out banks/ade150 (the paper's recipe; try it without "
+    "weights: --generator procedural --encoder tiny --resolution 64 --steps 1)",
     no_args_is_help=True,
 )
 
@@ -27,7 +28,9 @@ Encoder = Annotated[
 EncoderWeights = Annotated[
     Path | None, typer.Option("--encoder-weights", help="Local weights file for the encoder.")
 ]
-Device = Annotated[str, typer.Option("--device", help="cpu, cuda or cuda:N.")]
+Device = Annotated[
+    str, typer.Option("--device", help="auto (a GPU when present), cpu, cuda or cuda:N.")
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines on stderr.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 Store = Annotated[
@@ -55,25 +58,31 @@ def build(
     ],
     out: Annotated[Path, typer.Option("--out", help="Bank directory to create or resume.")],
     generator: Annotated[
-        str, typer.Option("--generator", help="tiny-sd, procedural, sd15, a hub id or a folder.")
-    ] = "tiny-sd",
-    encoder: Encoder = "tiny",
+        str,
+        typer.Option(
+            "--generator",
+            help="sd15 (Stable Diffusion 1.5 from the HF cache), sd21, sd3, a hub id in the "
+            "cache, a diffusers folder, or the weightless procedural / tiny-sd.",
+        ),
+    ] = "sd15",
+    encoder: Encoder = "convnext_base_w_320",
     encoder_weights: EncoderWeights = None,
     templates: Annotated[
-        str | None, typer.Option("--templates", help="N (first N of the 80) or a file.")
+        str | None,
+        typer.Option("--templates", help="N (first N of the 80; default all 80) or a file."),
     ] = None,
     images_per_template: Annotated[
         int, typer.Option("--images-per-template", "-k", help="Images per class and template.")
     ] = 1,
-    resolution: Annotated[int, typer.Option("--resolution", help="Generated side, px.")] = 64,
-    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 2,
+    resolution: Annotated[int, typer.Option("--resolution", help="Generated side, px.")] = 512,
+    steps: Annotated[int, typer.Option("--steps", help="Denoising steps.")] = 50,
     guidance: Annotated[float, typer.Option("--guidance", help="Classifier-free guidance.")] = 7.5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per generator call.")] = 8,
     seed: Annotated[
         int, typer.Option("--seed", help="Recipe seed (each image derives its own).")
     ] = 0,
     store: Store = None,
-    device: Device = "cpu",
+    device: Device = "auto",
     shard_index: Annotated[
         int | None,
         typer.Option(
@@ -107,9 +116,15 @@ def build(
 ) -> None:
     """Generate images for every class x template, encode them, and write a bank.
 
-    Resumable (rerun the same command after a crash); spread it over processes with torchrun, accelerate launch, srun, or --shard-index/--num-shards.
+    The defaults are the paper's recipe: Stable Diffusion 1.5 at 512 px and 50 steps, the
+    DPSeg-B encoder convnext_base_w_320, all 80 templates, one image each, on a GPU when present;
+    their weights must be in your Hugging Face cache (or pass folders). Resumable (rerun the same
+    command after a crash); spread it over processes with torchrun, accelerate launch, srun, or
+    --shard-index/--num-shards.
 
-    Example: dpseg bank build ade150 --out banks/ade150 --generator sd15 --resolution 512 --steps 25 --encoder convnext_base_w_320 --templates 8 --store banks
+    Example: dpseg bank build ade150 --out banks/ade150 --store banks
+
+    Without weights: dpseg bank build shapes --out banks/shapes --generator procedural --encoder tiny --resolution 64 --steps 1
     """
     options = dict(
         generator=generator,
@@ -249,7 +264,7 @@ def encode(
     encode_size: Annotated[
         int | None, typer.Option("--encode-size", help="Encoder input side (default: native).")
     ] = None,
-    device: Device = "cpu",
+    device: Device = "auto",
     quiet: Quiet = False,
 ) -> None:
     """Re-encode a bank's stored images with another encoder (no generation).

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from cli.options import CHECKPOINT_HELP
 from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
@@ -38,7 +39,7 @@ def _evaluate(
         "detectron2", "--protocol", help="Metric rules: detectron2 (SED/CAT-Seg) or mmseg."
     ),
     checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Trained model checkpoint (model mode)."
+        None, "--checkpoint", help="Model mode: " + CHECKPOINT_HELP
     ),
     dataset: str | None = typer.Option(
         None,
@@ -84,7 +85,7 @@ def _evaluate(
 
     Model mode runs a dpseg checkpoint on a benchmark:
 
-        dpseg eval --checkpoint run/ckpt.pt --dataset ade150 --data-root datasets/ --bank bank/ --out results/
+        dpseg eval --checkpoint runs/dpseg_b --dataset ade150 --data-root datasets/ --bank bank/ --out results/
 
     VIP mode segments without training (every VIP setting is a --vip-* flag):
 

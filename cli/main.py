@@ -43,6 +43,7 @@ def _register() -> None:
         "segment": ("cli.segment", "segment"),
         "demo": ("cli.demo", "demo"),
         "ablate": ("cli.ablate", "ablate"),
+        "app": ("cli.app", "app"),
     }
     for name, module in groups.items():
         if importlib.util.find_spec(module) is not None:
@@ -63,7 +64,7 @@ def fail(message: str, code: int = 1) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: domain errors become one line and exit 1 (or their `exit_code`, e.g.
-    2 for a benchmark download that cannot be prepared); usage errors exit 2."""
+    2 for a download that cannot be prepared or weights that are missing); usage errors exit 2."""
     debug = os.environ.get("DPSEG_DEBUG") == "1"
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dpseg")

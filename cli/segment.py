@@ -1,7 +1,8 @@
 """`dpseg segment`: segment your own images with a trained DPSeg (or training-free VIP).
 
 Per image it writes OUT/labels/STEM.png (class indices), OUT/overlays/STEM.png (colours and a
-legend) and OUT/STEM.json (classes and their pixel shares), each atomically. A bad image is
+legend) and OUT/STEM.json (classes and their pixel shares), each atomically and at the photo's own
+(EXIF-upright) size. A bad image is
 refused in one line and the others go on; the exit code is 1 if any image failed.
 
 No numpy or torch at module level: `dpseg --help` must stay light.
@@ -14,30 +15,23 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import typer
 
+from cli.options import CHECKPOINT_HELP
 from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
-MIN_SIDE = 16  # smaller images are refused: nothing to segment at 1/4 resolution
-MAX_SIDE = 2048  # larger images are downscaled to this long side first
+MAX_SIDE = 2048  # the model's copy of a larger photo has this long side (segmodel.photo)
 
 
 class SegmentUsageError(DpsegError):
     """`dpseg segment` options that do not fit together."""
 
 
-class ImageRefused(DpsegError):
-    """One input image that cannot be segmented (the batch goes on)."""
-
-
 def _segment(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, TIFF, WebP, ...)."),
-    checkpoint: Path | None = typer.Option(
-        None, "--checkpoint", help="Trained DPSeg model (.safetensors from dpseg train)."
-    ),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     classes: str | None = typer.Option(
         None, "--classes", help='Class names separated by commas, e.g. "sky, grass, red circle".'
     ),
@@ -62,7 +56,10 @@ def _segment(
         "dpseg", "--method", help="dpseg (needs --checkpoint) or vip (training-free)."
     ),
     max_side: int = typer.Option(
-        MAX_SIDE, "--max-side", help="Downscale images whose long side is larger than this."
+        MAX_SIDE,
+        "--max-side",
+        help="The model sees larger photos downscaled to this long side; outputs keep the "
+        "photo's own size.",
     ),
     encoder_weights: Path | None = typer.Option(
         None,
@@ -75,7 +72,7 @@ def _segment(
 ) -> None:
     """Segment images into the classes you name: label maps, overlays with a legend, JSON shares.
 
-    dpseg segment photo.jpg --checkpoint runs/demo/dual/model.safetensors --vocab shapes
+    dpseg segment photo.jpg --checkpoint runs/demo/dual --vocab shapes
 
     dpseg segment *.png --method vip --backbone tiny --classes "sky, grass, water"
     """
@@ -145,9 +142,10 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
                 "vip_overrides": vip["overrides"]}  # fmt: skip
         return (lambda image: segmenter.segment(image, names, return_probs=False)), info
     from promptbank.reader import open_bank
-    from segmodel.checkpoint import load_model, prompt_bank_for
+    from segmodel.checkpoint import load_model, model_file, prompt_bank_for
     from segmodel.segmenter import Segmenter
 
+    checkpoint = model_file(checkpoint)  # a run folder names its model.safetensors
     bank = prompt_bank_for(checkpoint, bank)
     model = load_model(checkpoint, device)
     config = model.config
@@ -222,61 +220,6 @@ def _extend_bank(bank, missing: list[str], encoder, out: Path, device: str) -> P
 
 
 # --- one image ----------------------------------------------------------------------------------
-def load_image(path: Path, max_side: int = MAX_SIDE) -> tuple[Any, list[str], tuple[int, int]]:
-    """Read `path` as an RGB PIL image -> (image, notes on what was converted, original (W, H)).
-
-    EXIF orientation is applied; grayscale, palette, 16-bit and float images are converted; alpha
-    is composited on white; images with a long side above `max_side` are downscaled. Unreadable
-    and tiny images raise ImageRefused.
-    """
-    import warnings
-
-    import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if not path.is_file():
-        raise ImageRefused("no such file")
-    notes: list[str] = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(path)
-            if image.format == "JPEG" and max(image.size) > 2 * max_side:
-                image.draft("RGB", (max_side, max_side))  # decode at a fraction of the size
-            image.load()
-    except Image.DecompressionBombError as error:
-        raise ImageRefused(f"too large to decode safely ({error}); downscale it first") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise ImageRefused(f"not a readable image ({type(error).__name__}: {error})") from None
-    size = image.size
-    orientation = image.getexif().get(0x0112, 1)  # EXIF Orientation tag; 1 = upright
-    if orientation not in (0, 1):
-        image = ImageOps.exif_transpose(image)
-        notes.append(f"EXIF orientation {orientation} applied")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
-        image = Image.fromarray((array / top * 255).clip(0, 255).astype(np.uint8), "L")
-        notes.append(f"{'16-bit' if top > 255 else image.mode} values scaled to 8 bits")
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-        notes.append("alpha composited on white")
-    if image.mode in ("L", "1"):
-        notes.append("grayscale converted to RGB")
-    if image.mode != "RGB":
-        image = image.convert("RGB")
-    w, h = image.size
-    if min(w, h) < MIN_SIDE:
-        raise ImageRefused(f"is {w}x{h} pixels; expected at least {MIN_SIDE} on each side")
-    if max(w, h) > max_side:
-        scale = max_side / max(w, h)
-        image = image.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.LANCZOS)
-        notes.append(f"downscaled from {w}x{h} to {image.width}x{image.height}")
-    return image, notes, size
-
-
 def _unique_stem(path: Path, stems: set[str]) -> str:
     stem, n = path.stem, 2
     while stem in stems:
@@ -290,23 +233,24 @@ def _one_image(path, predict, names, out, stems, max_side, info) -> dict:
     from PIL import Image
 
     from segmodel.overlay import overlay, pixel_shares
+    from segmodel.photo import read_photo
 
-    image, notes, original = load_image(path, max_side)
-    result = predict(image)
-    labels = result.labels  # (H, W) indices into result.classes
+    photo = read_photo(path, max_side)
+    result = predict(photo.working)
     classes = list(result.classes)
+    labels = photo.full_size(result.labels, len(classes))  # (H, W) at the photo's own size
     stem = _unique_stem(path, stems)
     shares = pixel_shares(labels, len(classes))
-    dtype = np.uint8 if len(classes) <= 256 else np.uint16
-    _save_png(Image.fromarray(labels.astype(dtype)), out / "labels" / f"{stem}.png")
-    _save_png(overlay(image, labels, classes), out / "overlays" / f"{stem}.png")
+    _save_png(Image.fromarray(labels), out / "labels" / f"{stem}.png")
+    _save_png(overlay(photo.image, labels, classes), out / "overlays" / f"{stem}.png", level=1)
     order = np.argsort(-shares, kind="stable")
     record = {
         "image": str(path),
         "stem": stem,
-        "size": [image.width, image.height],
-        "original_size": list(original),
-        "notes": notes,
+        "size": list(photo.size),
+        "original_size": list(photo.stored_size),
+        "segmented_size": list(photo.working.size),
+        "notes": photo.notes,
         **info,
         "classes": [
             {"index": i, "name": c, "share": float(shares[i]), "score": float(result.scores[i])}
@@ -324,10 +268,11 @@ def _one_image(path, predict, names, out, stems, max_side, info) -> dict:
     return record
 
 
-def _save_png(image, path: Path) -> None:
+def _save_png(image, path: Path, level: int = 6) -> None:
+    """Atomic PNG; `level` 1 for pictures (3x faster on 12-megapixel overlays, files ~1.3x)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    image.save(tmp, format="PNG")
+    image.save(tmp, format="PNG", compress_level=level)
     os.replace(tmp, path)
 
 

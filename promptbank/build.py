@@ -1,7 +1,9 @@
 """Build a bank: plan -> generate -> image shards -> encode -> feature shards -> manifest.
 
     from promptbank.build import build_bank
-    build_bank("shapes", "banks/shapes", generator="procedural", templates=8)
+    build_bank("ade150", "banks/ade150")   # the paper's recipe: SD 1.5 + convnext_base_w_320
+    build_bank("shapes", "banks/shapes", generator="procedural", encoder="tiny", templates=8,
+               resolution=64, steps=1)   # the shapes world, no weights needed
 
 Each shard (a group of classes) is built, written and marked done on its own, so a killed build
 resumes at the first unfinished shard. Process i of n builds the shards j with j % n == i (from
@@ -30,6 +32,7 @@ from promptbank.plan import (
     process_device,
     process_slot,
 )
+from promptbank.preflight import check_weights
 from promptbank.progress import Progress, say
 from promptbank.shards import sample_key
 from promptbank.store import StoreIndex, stored_rows, stored_samples
@@ -83,6 +86,8 @@ def _setup(
     check_settings(images_per_template, resolution, steps, batch_size, seed, guidance)
     vocab = load_vocabulary(vocab)
     templates = load_templates(templates)
+    check_weights(generator, encoder, encoder_weights)  # before loading either
+    device = process_device(device)  # auto -> cuda or cpu; cuda -> this process's GPU
     if isinstance(generator, str):
         from promptbank.generator import load_generator
 
@@ -118,18 +123,18 @@ def run_build(
     vocab: str | Path | Vocabulary,
     out: str | Path,
     *,
-    generator="tiny-sd",
-    encoder="tiny",
+    generator="sd15",
+    encoder="convnext_base_w_320",
     encoder_weights: str | Path | None = None,
     templates: int | str | Path | list[str] | None = None,
     images_per_template: int = 1,
-    resolution: int = 64,
-    steps: int = 2,
+    resolution: int = 512,
+    steps: int = 50,
     guidance: float = 7.5,
     batch_size: int = 8,
     seed: int = 0,
     store: str | Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     shard_index: int | None = None,
     num_shards: int | None = None,
     classes_per_shard: int | None = None,
@@ -137,9 +142,13 @@ def run_build(
     encode_size: int | None = None,
     progress: bool = True,
 ) -> BuildReport:
-    """Build this process's part of the bank. `generator`/`encoder` are names or loaded objects."""
+    """Build this process's part of the bank. `generator`/`encoder` are names or loaded objects.
+
+    The defaults are the paper's recipe (DPSeg-B): Stable Diffusion 1.5 at 512 px and 50 steps,
+    the convnext_base_w_320 CLIP, all 80 templates, one image each, on a GPU when present. Their
+    weights must be on this disk (checked before anything loads); try the pipeline without
+    weights with generator="procedural" (or "tiny-sd"), encoder="tiny", resolution=64."""
     index, count = process_slot(shard_index, num_shards)
-    device = process_device(device)
     s = _setup(
         vocab,
         generator=generator,

@@ -105,8 +105,9 @@ def encode_bank(
     manifest = read_manifest(src)
     if isinstance(encoder, str):
         from promptbank.encoder import load_encoder
+        from promptbank.plan import process_device
 
-        encoder = load_encoder(encoder, encoder_weights, device=device)
+        encoder = load_encoder(encoder, encoder_weights, device=process_device(device))
     plan, fenc = _encode_plan(src, manifest, encoder, encode_size)
     build = BuildDir(out, plan.state())
     build.prepare()

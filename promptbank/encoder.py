@@ -83,7 +83,7 @@ def _missing(name: str, repo: str) -> WeightsNotFoundError:
     return WeightsNotFoundError(
         f"weights for encoder {name!r} not found: looked for {files} of {repo} in the Hugging Face "
         f"cache {catalog.hub_cache_dir()}; fetch them on a connected machine with "
-        f"`huggingface-cli download {repo} {catalog.OPEN_CLIP_WEIGHT_FILES[0]}` and copy the cache "
+        f"`hf download {repo} {catalog.OPEN_CLIP_WEIGHT_FILES[0]}` and copy the cache "
         "here, or pass --encoder-weights PATH"
     )
 

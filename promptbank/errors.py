@@ -8,9 +8,18 @@ exits 1. Messages say what was expected, what arrived, and how to fix it.
 class DpsegError(Exception):
     """Base of all user-facing dpseg errors."""
 
+    exit_code = 1  # what `dpseg` exits with (2 for errors the command line itself can fix)
+
 
 class WeightsNotFoundError(DpsegError):
     """Model weights are not on disk (no hub downloads are attempted)."""
+
+
+class RecipeWeightsMissingError(WeightsNotFoundError):
+    """A bank recipe names models whose weights are absent: found before any work; the fix is a
+    download, a folder, or tiny settings on the command line (a usage error: exit 2)."""
+
+    exit_code = 2
 
 
 class UnknownModelError(DpsegError):

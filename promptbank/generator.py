@@ -157,7 +157,7 @@ def _pipeline_folder(name: str) -> tuple[Path, dict]:
         raise WeightsNotFoundError(
             f"generator {name!r} not found: looked for {repo}/model_index.json in the Hugging Face "
             f"cache {catalog.hub_cache_dir()}; fetch it on a connected machine with "
-            f"`huggingface-cli download {repo}` and copy the cache here, or pass a local folder"
+            f"`hf download {repo}` and copy the cache here, or pass a local folder"
         )
     return snapshot, {"source": repo, "revision": snapshot.name}
 

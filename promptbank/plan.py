@@ -168,7 +168,12 @@ def process_slot(shard_index: int | None = None, num_shards: int | None = None) 
 
 
 def process_device(device: str) -> str:
-    """`cuda` becomes `cuda:LOCAL_RANK` under a launcher, so each process uses its own GPU."""
+    """`auto` becomes `cuda` when a GPU is present, else `cpu`; `cuda` becomes `cuda:LOCAL_RANK`
+    under a launcher, so each process uses its own GPU."""
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda":
         local = os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID")
         if local is not None and local.isdigit():

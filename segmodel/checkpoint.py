@@ -19,6 +19,28 @@ from segmodel.model.dpseg import DPSeg
 
 FORMAT = "dpseg-model"
 VERSION = 1
+MODEL_FILE = "model.safetensors"  # the model inside a run folder (`dpseg train` writes it)
+
+
+def model_file(path: str | Path) -> Path:
+    """The model file that `path` names: the file itself, or RUN/model.safetensors for a run
+    folder (as `dpseg train` and `dpseg demo` write them). Every `--checkpoint` goes through here.
+
+    A run folder without a final model (the run stopped early) is refused, naming its newest
+    step checkpoint's model, which loads the same way."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return path
+    final = path / MODEL_FILE
+    if final.is_file():
+        return final
+    steps = sorted((path / "checkpoints").glob(f"step-*/{MODEL_FILE}"))
+    hint = (
+        f"the run stopped before its last step; pass its newest checkpoint {steps[-1]}"
+        if steps
+        else "pass a folder written by `dpseg train` or a .safetensors file from save_model"
+    )
+    raise CheckpointError(f"run folder {path} holds no {MODEL_FILE}: {hint}")
 
 
 def save_model(model: DPSeg, path: str | Path, *, extra: dict | None = None) -> Path:
@@ -45,11 +67,11 @@ def read_header(path: str | Path) -> dict:
     """The checkpoint's JSON header (config, encoder identity, extra) without loading weights."""
     from safetensors import safe_open
 
-    path = Path(path)
+    path = model_file(path)
     if not path.is_file():
         raise CheckpointError(
-            f"model checkpoint {path} does not exist; pass a file written by "
-            "save_model / `dpseg train`"
+            f"model checkpoint {path} does not exist; pass a run folder from `dpseg train` "
+            f"(holding {MODEL_FILE}) or a file written by save_model"
         )
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -74,11 +96,13 @@ def read_header(path: str | Path) -> dict:
 
 
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
-    """Rebuild the model saved at `path` (eval mode) on `device`."""
+    """Rebuild the model saved at `path` (a .safetensors file or a run folder holding
+    model.safetensors) in eval mode on `device`."""
     from safetensors.torch import load_file
 
     from promptbank.encoder import load_encoder
 
+    path = model_file(path)
     header = read_header(path)
     config = DPSegConfig.from_dict(header["config"])
     skeleton = load_encoder(config.encoder, random_init=True)  # weights come from the file

@@ -322,7 +322,7 @@ def evaluate_checkpoint(
     sigmoid, bilinear back to the image, argmax) or sliding windows. Under `accelerate launch`
     each process scores its share of the images and the confusion matrices are summed.
     """
-    from segmodel.checkpoint import load_model
+    from segmodel.checkpoint import load_model, model_file
     from segmodel.datasets import open_dataset
     from segmodel.segmenter import Segmenter
 
@@ -336,6 +336,7 @@ def evaluate_checkpoint(
         device = str(PartialState(cpu=not gpu).device)  # initialises torch.distributed
     device = _pick_device(device)
     data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
+    checkpoint = model_file(checkpoint)  # a run folder names its model.safetensors
     model = load_model(checkpoint, device)
     segmenter = Segmenter(model, bank, device, encoder_weights=encoder_weights)
     classes = list(data.classes)

@@ -271,11 +271,16 @@ def _as_pil(image) -> Image.Image:
     return Image.fromarray(array).convert("RGB")
 
 
+UPSAMPLE_ELEMENTS = 1 << 24  # at most this many floats (64 MB) upsampled at once
+
+
 def _labels_at(
     probs: torch.Tensor, size: tuple[int, int], keep: bool, chunk: int = 32
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """probs (C, h, w) -> labels (H, W) by argmax after bilinear resizing, a chunk of classes at
-    a time (bounded memory); also the resized (C, H, W) probabilities if `keep`."""
+    a time (bounded memory: fewer classes per chunk for large images); also the resized
+    (C, H, W) probabilities if `keep`."""
+    chunk = max(1, min(chunk, UPSAMPLE_ELEMENTS // max(1, size[0] * size[1])))
     best = torch.full(size, -1.0, device=probs.device)
     labels = torch.zeros(size, dtype=torch.long, device=probs.device)
     kept = []

@@ -124,7 +124,8 @@ def tiny_checkpoint_and_bank(tmp_path_factory):
     torch.set_num_threads(1)  # the test box is shared
     root = tmp_path_factory.mktemp("model-eval")
     bank = build_bank("shapes", root / "bank", generator="procedural", encoder="tiny",
-                      templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+                      templates=2, images_per_template=1, resolution=64, steps=2,
+                      device="cpu", progress=False)  # fmt: skip
     torch.manual_seed(0)
     model = build_model("tiny", num_templates=2, image_size=64)
     yield save_model(model, root / "model.safetensors"), bank
@@ -136,13 +137,15 @@ def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_
     out = tmp_path / "out"
     env = {"OMP_NUM_THREADS": "1"}
     proc = subprocess.run(
-        [str(DPSEG), "eval", "--checkpoint", str(checkpoint), "--dataset", "shapes", "--bank",
-         str(bank), "--limit", "3", "--device", "cpu", "--inference", "2", "--out", str(out)],
+        [str(DPSEG), "eval", "--checkpoint", str(checkpoint.parent), "--dataset", "shapes",
+         "--bank", str(bank), "--limit", "3", "--device", "cpu", "--inference", "2", "--out",
+         str(out)],
         capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["images"] == 3 and results["source"]["inference"] == 2
+    assert results["source"]["checkpoint"] == str(checkpoint)  # the run folder's model
     assert results["num_classes"] == 13 and 0.0 <= results["pACC"] <= 100.0
     assert {"seen_mIoU", "unseen_mIoU", "harmonic_mIoU"} <= set(results)
     assert "seen_mIoU" in (out / "results.md").read_text()

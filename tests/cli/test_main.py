@@ -21,7 +21,8 @@ def test_help_imports_no_torch():
         "sys.argv = ['dpseg', '--help']\n"
         "from cli.main import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "heavy = sorted(m for m in ('torch', 'numpy', 'open_clip', 'diffusers', 'h5py') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'numpy', 'open_clip', 'diffusers', 'h5py', 'gradio')\n"
+        "               if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

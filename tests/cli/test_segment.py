@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cli.segment import ImageRefused, SegmentUsageError, _class_names, load_image
+from cli.segment import SegmentUsageError, _class_names
+from segmodel.photo import PhotoRefused, read_photo
 
 DPSEG = Path(sys.executable).with_name("dpseg")
 CLASSES = ["red circle", "sky", "grass", "yellow star"]
@@ -36,7 +37,8 @@ def model_and_bank(tmp_path_factory):
     vocab.write_text("red circle\nsky\ngrass\n")
     bank = build_bank(
         vocab, root / "bank", generator="procedural", encoder="tiny", templates=2,
-        images_per_template=1, resolution=64, progress=False,
+        images_per_template=1, resolution=64, steps=2,
+        device="cpu", progress=False,
     )  # fmt: skip
     torch.manual_seed(0)
     model = build_model("tiny", image_size=64)
@@ -74,23 +76,25 @@ def images(tmp_path_factory) -> dict[str, Path]:
 
 
 def test_bad_images_are_converted_or_refused(images):
-    good, notes, _ = load_image(images["good"])
-    assert good.mode == "RGB" and notes == []
+    good = read_photo(images["good"])
+    assert good.image.mode == "RGB" and good.notes == [] and good.working is good.image
     for name, expected in [("gray", "grayscale"), ("rgba", "alpha"), ("g16", "16-bit")]:
-        image, notes, _ = load_image(images[name])
-        assert image.mode == "RGB" and image.size == (96, 96)
-        assert any(expected in n for n in notes), (name, notes)
-    rotated, notes, original = load_image(images["rotated"])
-    assert original == (60, 96) and rotated.size == (96, 60)
-    assert any("EXIF orientation 6" in n for n in notes)
-    huge, notes, _ = load_image(images["huge"], max_side=200)
-    assert huge.size == (200, 50) and any("downscaled from 384x96" in n for n in notes)
-    with pytest.raises(ImageRefused, match="8x8 pixels; expected at least 16"):
-        load_image(images["tiny"])
-    with pytest.raises(ImageRefused, match="not a readable image"):
-        load_image(images["broken"])
-    with pytest.raises(ImageRefused, match="no such file"):
-        load_image(images["good"].with_name("missing.png"))
+        photo = read_photo(images[name])
+        assert photo.image.mode == "RGB" and photo.size == (96, 96)
+        assert any(expected in n for n in photo.notes), (name, photo.notes)
+    rotated = read_photo(images["rotated"])
+    assert rotated.stored_size == (60, 96) and rotated.size == (96, 60)
+    assert any("EXIF orientation 6" in n for n in rotated.notes)
+    huge = read_photo(images["huge"], max_side=200)
+    assert huge.size == (384, 96) and huge.working.size == (200, 50)
+    assert "segmented at 200x50, outputs at 384x96" in huge.notes
+    assert huge.full_size(np.ones((50, 200), np.int64), 3).shape == (96, 384)
+    with pytest.raises(PhotoRefused, match="8x8 pixels; expected at least 16"):
+        read_photo(images["tiny"])
+    with pytest.raises(PhotoRefused, match="not a readable image"):
+        read_photo(images["broken"])
+    with pytest.raises(PhotoRefused, match="no such file"):
+        read_photo(images["good"].with_name("missing.png"))
 
 
 def test_class_options_are_checked():
@@ -135,7 +139,8 @@ def test_batch_with_bad_files_and_a_class_missing_from_the_bank(model_and_bank, 
         assert record["text_only"] == ["yellow star"] and record["inference"] == 2
         overlay = Image.open(out / "overlays" / f"{name}.png")
         assert overlay.width > record["size"][0] and overlay.mode == "RGB"
-    assert json.loads((out / "huge.json").read_text())["size"] == [200, 50]
+    huge = json.loads((out / "huge.json").read_text())
+    assert huge["size"] == [384, 96] and huge["segmented_size"] == [200, 50]  # the photo's size
     assert json.loads((out / "rotated.json").read_text())["size"] == [96, 60]
     assert not (out / "broken.json").exists() and not list(out.rglob(".*tmp*"))
 
@@ -158,6 +163,28 @@ def test_generate_adds_missing_classes_with_the_bank_recipe(model_and_bank, imag
     assert grown.bank_id == open_bank(bank).bank_id  # same recipe: old classes were copied
 
 
+def test_checkpoint_may_be_the_run_folder(model_and_bank, images, tmp_path):
+    checkpoint, _ = model_and_bank  # saved as FOLDER/model.safetensors, as `dpseg train` does
+    out = tmp_path / "out"
+    proc = _segment(images["good"], "--checkpoint", checkpoint.parent, "--classes", "sky, grass",
+                    "--out", out, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "good.json").read_text())["checkpoint"] == str(checkpoint)
+    from segmodel.checkpoint import read_header
+    from segmodel.errors import CheckpointError
+
+    step = tmp_path / "stopped" / "checkpoints" / "step-000010"  # a run that never finished
+    step.mkdir(parents=True)
+    (step / "model.safetensors").write_bytes(checkpoint.read_bytes())
+    with pytest.raises(CheckpointError) as caught:
+        read_header(tmp_path / "stopped")  # what every --checkpoint goes through
+    assert str(caught.value) == (
+        f"run folder {tmp_path / 'stopped'} holds no model.safetensors: the run "
+        f"stopped before its last step; pass its newest checkpoint {step / 'model.safetensors'}"
+    )
+    assert read_header(step / "model.safetensors")["format"] == "dpseg-model"
+
+
 def test_missing_checkpoint_is_one_line(images, tmp_path):
     proc = _segment(images["good"], "--classes", "sky", "--out", tmp_path)
     assert proc.returncode == 1
@@ -176,3 +203,35 @@ def test_vip_method_needs_no_checkpoint(images, tmp_path):
     assert record["method"] == "vip" and record["backbone"] == "tiny"
     assert [c["name"] for c in record["classes"]] == ["sky", "grass", "red circle"]
     assert (out / "labels" / "good.png").is_file() and "segmented 1 image(s)" in proc.stdout
+
+
+def test_real_photographs_keep_their_own_size(model_and_bank, tmp_path):
+    """A 12-megapixel phone JPEG stored sideways, a CMYK JPEG, a palette PNG with transparency."""
+    checkpoint, _ = model_and_bank
+    scene = Image.fromarray(_scene())
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 4000 x 3000, shown 3000 x 4000
+    scene.resize((4000, 3000), Image.Resampling.BILINEAR).save(
+        tmp_path / "phone.jpg", quality=85, exif=exif
+    )
+    scene.convert("CMYK").save(tmp_path / "cmyk.jpg")
+    palette = scene.convert("P", palette=Image.Palette.ADAPTIVE, colors=64)
+    palette.save(tmp_path / "palette.png", transparency=0)
+    assert Image.open(tmp_path / "palette.png").info.get("transparency") == 0
+    out = tmp_path / "out"
+    names = ["phone.jpg", "cmyk.jpg", "palette.png"]
+    proc = _segment(*[tmp_path / n for n in names], "--checkpoint", checkpoint, "--classes",
+                    "sky, grass, red circle", "--out", out, "-q")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    expected = {
+        "phone": ((3000, 4000), "segmented at 1536x2048, outputs at 3000x4000"),
+        "cmyk": ((96, 96), "CMYK converted to RGB"),
+        "palette": ((96, 96), "alpha composited on white"),
+    }
+    for stem, (size, note) in expected.items():
+        record = json.loads((out / f"{stem}.json").read_text())
+        assert tuple(record["size"]) == size and note in record["notes"], record["notes"]
+        assert Image.open(out / "labels" / f"{stem}.png").size == size
+        overlay = Image.open(out / "overlays" / f"{stem}.png")
+        assert overlay.height == size[1] and overlay.width > size[0]
+    assert json.loads((out / "phone.json").read_text())["original_size"] == [4000, 3000]

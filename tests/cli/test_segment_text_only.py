@@ -85,7 +85,8 @@ def test_explicit_bank_is_honoured_for_a_text_only_checkpoint(setup, tmp_path):
     vocab.write_text("sky\ngrass\n")
     bank = build_bank(
         vocab, tmp_path / "bank", generator="procedural", encoder="tiny", templates=2,
-        images_per_template=1, resolution=64, progress=False,
+        images_per_template=1, resolution=64, steps=2,
+        device="cpu", progress=False,
     )  # fmt: skip
     out = tmp_path / "out"
     proc = _segment(setup["image"], "--checkpoint", setup["text"], "--bank", bank, "--classes",

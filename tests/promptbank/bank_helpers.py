@@ -16,13 +16,16 @@ def one_thread() -> None:
     torch.set_num_threads(1)
 
 
-# A small, fast recipe: shapes world, 2 templates, 2 images each, 64 px, tiny encoder.
+# A small, fast recipe: shapes world, 2 templates, 2 images each, 64 px, tiny encoder, CPU
+# (the library's defaults are the paper's recipe, which needs real weights).
 BANK_RECIPE = dict(
     generator="procedural",
     encoder="tiny",
     templates=2,
     images_per_template=2,
     resolution=64,
+    steps=2,
+    device="cpu",
     classes_per_shard=3,
     progress=False,
 )

@@ -76,7 +76,7 @@ def test_missing_real_weights_name_file_place_and_fix(empty_hf_cache):
     message = str(info.value)
     assert "open_clip_model.safetensors" in message
     assert str(empty_hf_cache) in message
-    assert "huggingface-cli download laion/CLIP-convnext_base_w_320" in message
+    assert "hf download laion/CLIP-convnext_base_w_320" in message
     assert "--encoder-weights" in message and "\n" not in message
 
 

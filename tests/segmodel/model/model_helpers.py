@@ -61,5 +61,6 @@ def shapes_bank(root: str):
     from promptbank.vocab import vocabulary_from_names
 
     vocab = vocabulary_from_names(SHAPES_CLASSES)
-    path = build_bank(vocab, root, generator="procedural", templates=2, progress=False)
+    path = build_bank(vocab, root, generator="procedural", encoder="tiny", templates=2,
+                      resolution=64, steps=2, device="cpu", progress=False)  # fmt: skip
     return open_bank(path)

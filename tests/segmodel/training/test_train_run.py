@@ -81,7 +81,8 @@ def test_training_reads_dual_prompts_from_a_bank(tmp_path):
     from segmodel.checkpoint import read_header
 
     bank = build_bank("shapes", tmp_path / "bank", generator="procedural", encoder="tiny",
-                      templates=2, images_per_template=1, resolution=64, progress=False)  # fmt: skip
+                      templates=2, images_per_template=1, resolution=64, steps=2,
+                      device="cpu", progress=False)  # fmt: skip
     common = [f"prompts.bank={bank}", "run.steps=2"]
     plain = train(_config(tmp_path, "plain", *common), progress=False)
     result = train(_config(tmp_path, "banked", *common, "eval.every=1", "eval.limit=2",
@@ -107,7 +108,8 @@ def test_model_follows_the_bank_templates_and_records_its_absolute_path(tmp_path
 
     monkeypatch.chdir(tmp_path)
     build_bank("shapes", "bank3", generator="procedural", encoder="tiny", templates=3,
-               images_per_template=1, resolution=64, progress=False)  # fmt: skip
+               images_per_template=1, resolution=64, steps=2, device="cpu",
+               progress=False)  # fmt: skip
     result = train(_config(tmp_path, "t3", "prompts.bank=bank3", "run.steps=1"), progress=False)
     header = read_header(result.model_path)
     assert header["config"]["num_templates"] == 3  # the tiny preset alone says 2

@@ -113,6 +113,8 @@ def shapes_bank(tmp_path_factory):
         encoder="tiny",
         templates=2,
         resolution=48,
+        steps=2,
+        device="cpu",
         progress=False,
     )
 
