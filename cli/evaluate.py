@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from cli.options import CHECKPOINT_HELP
+from cli.options import CHECKPOINT_HELP, REFINE_HELP
 from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
@@ -62,6 +62,7 @@ def _evaluate(
     inference: int = typer.Option(
         1, "--inference", help="DPSeg inference mode, 1 or 2 (see docs/evaluation.md)."
     ),
+    refine: str | None = typer.Option(None, "--refine", help=REFINE_HELP),
     sliding: bool = typer.Option(
         False, "--sliding", help="Sliding-window inference instead of one whole-image resize."
     ),
@@ -104,7 +105,7 @@ def _evaluate(
     elif checkpoint is not None:
         results = _eval_checkpoint(
             checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device,
-            limit, quiet, ignore, encoder_weights,
+            limit, quiet, ignore, encoder_weights, refine,
         )  # fmt: skip
     else:
         raise EvalUsageError(
@@ -191,12 +192,13 @@ def _eval_predictions(pred, gt, classes, ignore, fold_from, protocol, workers, q
 
 def _eval_checkpoint(
     checkpoint, dataset, data_root, split, bank, inference, sliding, protocol, device, limit, quiet,
-    ignore, encoder_weights,
+    ignore, encoder_weights, refine,
 ) -> dict:  # fmt: skip
     if dataset is None:
         raise EvalUsageError("model mode needs --dataset besides --checkpoint")
     from segmodel.checkpoint import prompt_bank_for
     from segmodel.evaluation import evaluate_checkpoint
+    from segmodel.model.refine import refine_preset
 
     bank = prompt_bank_for(checkpoint, bank)  # None: the model needs no bank
 
@@ -214,6 +216,7 @@ def _eval_checkpoint(
         progress=not quiet,
         dataset_options={"ignore_index": ignore} if dataset == "folder" else None,
         encoder_weights=encoder_weights,
+        refine=refine_preset(refine),
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import typer
 
-from cli.options import CHECKPOINT_HELP
+from cli.options import CHECKPOINT_HELP, REFINE_HELP
 from cli.vip_options import add_vip_flags
 from promptbank.errors import DpsegError
 
@@ -47,6 +47,7 @@ def _segment(
     inference: int = typer.Option(
         1, "--inference", help="1: one pass; 2: refine the prompts from the image (paper 4.3)."
     ),
+    refine: str | None = typer.Option(None, "--refine", help=REFINE_HELP),
     out: Path = typer.Option(Path("segments"), "--out", help="Output folder."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:1 or auto."),
     generate: bool = typer.Option(
@@ -86,8 +87,9 @@ def _segment(
             "--checkpoint is missing: pass a model from `dpseg train` (or use --method vip)"
         )
     predict, info = _predictor(
-        method, checkpoint, bank, vip, names, out, device, generate, inference, encoder_weights
-    )
+        method, checkpoint, bank, vip, names, out, device, generate, inference, encoder_weights,
+        refine,
+    )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
     stems: set[str] = set()
@@ -127,7 +129,9 @@ def _class_names(classes: str | None, vocab: str | None) -> list[str]:
     return names
 
 
-def _predictor(method, checkpoint, bank, vip, names, out, device, generate, inference, weights):
+def _predictor(
+    method, checkpoint, bank, vip, names, out, device, generate, inference, weights, refine=None
+):
     """-> (predict(PIL image) -> SegmentationResult, provenance dict for the JSON)."""
     from segmodel.evaluation import _pick_device
 
@@ -151,7 +155,10 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
     config = model.config
     text_model = not config.uses_visual  # reads text prompts only: a bank is optional
     # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).
-    seg = Segmenter(model, open_bank(bank) if bank else None, device, encoder_weights=weights)
+    from segmodel.model.refine import refine_preset
+
+    seg = Segmenter(model, open_bank(bank) if bank else None, device, encoder_weights=weights,
+                    refine=refine_preset(refine))  # fmt: skip
     missing = [c for c in names if seg.bank is not None and not seg.bank.has(c)]
     if seg.bank is None or missing:
         # load the prompt encoder now: a missing one is one error, not one per image
@@ -176,6 +183,7 @@ def _predictor(method, checkpoint, bank, vip, names, out, device, generate, infe
         "prompt_mode": config.prompt_mode,
         "bank": str(seg.bank.root) if seg.bank is not None else None,
         "inference": inference,
+        "refine": refine,
         "text_only": [] if generate else missing,
     }
     return (lambda image: seg.segment(image, names, inference=inference)), info

@@ -5,6 +5,7 @@ Both paths feed one `ConfusionMatrix` (see `segmodel.metrics` for the two protoc
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -314,6 +315,7 @@ def evaluate_checkpoint(
     progress: bool = True,
     dataset_options: dict[str, Any] | None = None,
     encoder_weights: str | Path | None = None,
+    refine: Any = None,
 ) -> dict[str, Any]:
     """Model mode of `dpseg eval`: a saved DPSeg on a benchmark, with prompts from `bank` (None:
     text prompts from the model's own prompt encoder, for models that need no bank).
@@ -338,7 +340,7 @@ def evaluate_checkpoint(
     data = open_dataset(dataset, data_root, split=split, **(dataset_options or {}))
     checkpoint = model_file(checkpoint)  # a run folder names its model.safetensors
     model = load_model(checkpoint, device)
-    segmenter = Segmenter(model, bank, device, encoder_weights=encoder_weights)
+    segmenter = Segmenter(model, bank, device, encoder_weights=encoder_weights, refine=refine)
     classes = list(data.classes)
     mode = "slide" if sliding else "resize"
 
@@ -351,6 +353,7 @@ def evaluate_checkpoint(
         "split": split,
         "bank": str(bank) if bank else None,
         "inference": inference,
+        "refine": dataclasses.asdict(segmenter.refine) if inference == 2 else None,
         "mode": mode,
     }
     results = evaluate_model(

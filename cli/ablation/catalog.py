@@ -39,6 +39,7 @@ class Row:
     bank: BankRecipe = BankRecipe()
     inference: int = 1  # 1 | 2 (inference II)
     refine: str = "features"  # inference II region source: crops | region | features
+    replaces: str = "all"  # inference II: which visual prompts the regions replace (all | pooled)
     vip: dict | None = None  # a training-free VIP row: VipSettings changes over the shapes preset
     vip_bank: bool = False  # VIP row seeded with the bank's visual prompts
 
@@ -229,12 +230,27 @@ _add(
                 "inference II, pass-one features pooled per region",
                 inference=2,
                 refine="features",
+            ),
+            Row(
+                "features-pooled",
+                "inference II, pass-one features, dual-prompt cost volume only (dpseg)",
+                inference=2,
+                refine="features",
+                replaces="pooled",
             ),  # fmt: skip
         ),
         claims=(
             Claim("inference II (paper's crops) beats inference I", "crops", "inference1"),
             Claim("region pooling is at least as good as crops", "region", "crops"),
             Claim("pass-one features are at least as good as crops", "features", "crops"),
+            Claim(
+                "refining only the dual prompt beats refining every visual prompt",
+                "features-pooled",
+                "features",
+            ),
+            Claim(
+                "refining only the dual prompt beats inference I", "features-pooled", "inference1"
+            ),
         ),
         paper="| model | A-847 | PC-459 | A-150 | PC-59 | PAS-20 |\n|---|---|---|---|---|---|\n"
         "| DPSeg-B, inference I | 12.0 | 19.5 | 32.9 | 58.1 | 96.0 |\n"

@@ -125,7 +125,7 @@ def eval_key(row: Row, val_scenes: int) -> str:
     """The name of a row's cached evaluation: what is evaluated, not what the row is called."""
     if not row.trained:
         return f"vip-v{val_scenes}"
-    refine = f"-{row.refine}" if row.inference == 2 else ""
+    refine = f"-{row.refine}-{row.replaces}" if row.inference == 2 else ""
     return f"inference{row.inference}{refine}-v{val_scenes}"
 
 
@@ -178,7 +178,8 @@ def _evaluate_model(job: Job, row: Row, model: Path, device: str) -> dict:
 
     net = load_model(model, device)
     data = ShapesDataset("val", size=net.config.image_size, length=job.settings.val_scenes)
-    segmenter = Segmenter(net, job.bank, device, refine=RefineSettings(source=row.refine))
+    refine = RefineSettings(source=row.refine, replaces=row.replaces)
+    segmenter = Segmenter(net, job.bank, device, refine=refine)
     classes = list(data.classes)
     results = evaluate_model(
         lambda image: segmenter.segment(image, classes, inference=row.inference).labels,
@@ -192,7 +193,7 @@ def _evaluate_model(job: Job, row: Row, model: Path, device: str) -> dict:
         **summary(results),
         "checkpoint": str(model),
         "inference": row.inference,
-        "refine": row.refine if row.inference == 2 else None,
+        "refine": {"source": row.refine, "replaces": row.replaces} if row.inference == 2 else None,
         "step_seconds": sum(step_times) / len(step_times) if step_times else None,
     }
 

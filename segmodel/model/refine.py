@@ -58,6 +58,27 @@ class RefineSettings:
             raise ConfigError(f"refine crop_size {self.crop_size} is invalid: a multiple of 32")
 
 
+REFINE_PRESETS: dict[str, RefineSettings] = {
+    # the paper: each detected region cropped, masked, encoded by the frozen prompt encoder, and
+    # every visual prompt of its class replaced
+    "paper": RefineSettings(source="crops"),
+    "region": RefineSettings(source="region"),  # one frozen pass, features pooled per region
+    "features": RefineSettings(source="features"),  # pass one's features pooled per region
+    # dpseg: pass one's features refine the dual-prompt cost volume only; the decoder's visual cost
+    # volumes keep the bank's prototypes (docs/ablations.md, refinement)
+    "features-pooled": RefineSettings(source="features", replaces="pooled"),
+}
+
+
+def refine_preset(name: str | None) -> RefineSettings:
+    """The inference-II settings called `name` (None: the defaults of RefineSettings)."""
+    if name is None:
+        return RefineSettings()
+    if name not in REFINE_PRESETS:
+        raise ConfigError(f"--refine {name!r} is unknown: expected {' | '.join(REFINE_PRESETS)}")
+    return REFINE_PRESETS[name]
+
+
 def detected_classes(probs: torch.Tensor, min_area: float = 0.0) -> tuple[list[int], torch.Tensor]:
     """probs (C, h, w) of one image -> (detected class positions, argmax labels (h, w))."""
     labels = probs.argmax(dim=0)  # (h, w)

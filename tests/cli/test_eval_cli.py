@@ -139,12 +139,13 @@ def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_
     proc = subprocess.run(
         [str(DPSEG), "eval", "--checkpoint", str(checkpoint.parent), "--dataset", "shapes",
          "--bank", str(bank), "--limit", "3", "--device", "cpu", "--inference", "2", "--out",
-         str(out)],
+         str(out), "--refine", "features-pooled"],
         capture_output=True, text=True, timeout=300, env={**os.environ, **env},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     results = json.loads((out / "results.json").read_text())
     assert results["images"] == 3 and results["source"]["inference"] == 2
+    assert results["source"]["refine"]["replaces"] == "pooled"
     assert results["source"]["checkpoint"] == str(checkpoint)  # the run folder's model
     assert results["num_classes"] == 13 and 0.0 <= results["pACC"] <= 100.0
     assert {"seen_mIoU", "unseen_mIoU", "harmonic_mIoU"} <= set(results)

@@ -120,7 +120,7 @@ def test_batch_with_bad_files_and_a_class_missing_from_the_bank(model_and_bank, 
     order = ["good", "broken", "gray", "rgba", "g16", "rotated", "tiny", "huge"]
     proc = _segment(
         *[images[n] for n in order], "--checkpoint", checkpoint, "--classes", ", ".join(CLASSES),
-        "--out", out, "--max-side", "200", "--inference", "2",
+        "--out", out, "--max-side", "200", "--inference", "2", "--refine", "paper",
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr
     err = proc.stderr.splitlines()
@@ -137,6 +137,7 @@ def test_batch_with_bad_files_and_a_class_missing_from_the_bank(model_and_bank, 
         assert [c["name"] for c in record["classes"]] == CLASSES
         assert sum(c["share"] for c in record["classes"]) == pytest.approx(1.0)
         assert record["text_only"] == ["yellow star"] and record["inference"] == 2
+        assert record["refine"] == "paper"
         overlay = Image.open(out / "overlays" / f"{name}.png")
         assert overlay.width > record["size"][0] and overlay.mode == "RGB"
     huge = json.loads((out / "huge.json").read_text())

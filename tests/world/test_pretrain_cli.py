@@ -43,7 +43,10 @@ def test_checkpoint_loads_through_the_encoder_name_path_and_differs_from_random(
     out, _ = pretrained
     trained = load_encoder("tiny-world", weights=out)
     random = load_encoder("tiny")
-    assert trained.identity()["weights_sha256"] == json.loads(out.with_name("mini.json").read_text())["sha256"]
+    assert (
+        trained.identity()["weights_sha256"]
+        == json.loads(out.with_name("mini.json").read_text())["sha256"]
+    )
     text = ["a rendering of a red circle.", "a rendering of sand."]
     assert not torch.allclose(trained.encode_text(text), random.encode_text(text))
     state = {k: v.half() for k, v in trained.clip.state_dict().items()}

@@ -6,7 +6,9 @@ import json
 def test_pretrained_world_clip_classifies_renders_zero_shot_and_random_does_not(run_dpseg):
     scores = {}
     for encoder in ("tiny-world", "tiny"):
-        result = run_dpseg("world", "zero-shot", "--encoder", encoder, "--per-class", "6", "--json", check=True)
+        result = run_dpseg(
+            "world", "zero-shot", "--encoder", encoder, "--per-class", "6", "--json", check=True
+        )
         scores[encoder] = json.loads(result.stdout)["128px"]["among 13 classes"]
     assert scores["tiny-world"]["seen"] > 0.6 and scores["tiny-world"]["unseen"] > 0.6
     assert scores["tiny"]["seen"] < 0.35  # chance is 1/13; the random text tower means nothing
