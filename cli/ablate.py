@@ -66,8 +66,13 @@ def ablate(
     base = DemoSettings.quick() if quick else DemoSettings(steps=steps, val_scenes=val_scenes)
     banks = jobs.build_banks(ablation, out, base, device)
     todo = jobs.plan_jobs(ablation, out, banks, base, seed_list)
-    typer.echo(f"{len(todo)} jobs ({len(ablation.rows)} rows x {len(seed_list)} seeds, shared "
-               f"models counted once), {workers} at a time", err=True)  # fmt: skip
+    what = (
+        f"x {len(seed_list)} seeds, shared models counted once"
+        if ablation.seeded
+        else "training-free: the same at every seed"
+    )
+    typer.echo(f"{len(todo)} jobs ({len(ablation.rows)} rows {what}), {workers} at a time",
+               err=True)  # fmt: skip
     results = jobs.run_jobs(todo, workers, device)
     meta = {"steps": base.steps, "val_scenes": base.val_scenes, "quick": quick,
             "settings": dataclasses.asdict(base), "seconds": time.perf_counter() - start}  # fmt: skip

@@ -1,7 +1,11 @@
 """Semantic-guided prompt refinement (paper 4.3, inference II): visual prompts from the image itself.
 
-Classes detected in pass one (present in its argmax) get all their visual prompts replaced by an
-embedding of their own region; undetected classes keep the bank's prompts. Three sources:
+Classes detected in pass one (present in its argmax) get visual prompts made from their own
+region; undetected classes keep the bank's prompts. The paper replaces every visual prompt of a
+detected class (`replaces="all"`, preset `paper`); dpseg's default replaces only the pooled prompt
+of the dual-prompt cost volume and keeps the bank's multi-scale prototypes in the decoder's visual
+cost volumes (`replaces="pooled"`), because on the shapes world region prototypes there flood the
+detected classes over the image (`dpseg ablate refinement`, docs/ablations.md). Three sources:
 
 - `crops` (the paper's way): the bounding box of each class region, background masked to the mean
   colour, resized to `crop_size`, one frozen-encoder pass per crop (batched);
@@ -36,8 +40,8 @@ class RefineSettings:
     min_area: float = 0.0  # fraction of pass-one pixels a class needs to count as detected
     redecode: str = "all"  # all | detected: pass two decodes only detected classes (others keep
     # their pass-one logits)
-    replaces: str = "all"  # which visual prompts the regions replace: all | pooled (the dual
-    # prompt only) | stages (the decoder's visual cost volumes only)
+    replaces: str = "pooled"  # which visual prompts the regions replace: pooled (the dual prompt
+    # only; dpseg's default, docs/ablations.md) | all (the paper) | stages (the decoder's only)
     mix: float = 1.0  # weight of the region prompt: 1 replaces (the paper), < 1 blends with the
     # bank's: (1 - mix) * unit(bank) + mix * unit(region)
 
@@ -61,9 +65,11 @@ class RefineSettings:
 REFINE_PRESETS: dict[str, RefineSettings] = {
     # the paper: each detected region cropped, masked, encoded by the frozen prompt encoder, and
     # every visual prompt of its class replaced
-    "paper": RefineSettings(source="crops"),
-    "region": RefineSettings(source="region"),  # one frozen pass, features pooled per region
-    "features": RefineSettings(source="features"),  # pass one's features pooled per region
+    "paper": RefineSettings(source="crops", replaces="all"),
+    # one frozen pass, features pooled per region
+    "region": RefineSettings(source="region", replaces="all"),
+    # pass one's features pooled per region
+    "features": RefineSettings(source="features", replaces="all"),
     # dpseg: pass one's features refine the dual-prompt cost volume only; the decoder's visual cost
     # volumes keep the bank's prototypes (docs/ablations.md, refinement)
     "features-pooled": RefineSettings(source="features", replaces="pooled"),
@@ -71,7 +77,7 @@ REFINE_PRESETS: dict[str, RefineSettings] = {
 
 
 def refine_preset(name: str | None) -> RefineSettings:
-    """The inference-II settings called `name` (None: the defaults of RefineSettings)."""
+    """The inference-II settings called `name` (None: the defaults, = features-pooled)."""
     if name is None:
         return RefineSettings()
     if name not in REFINE_PRESETS:
