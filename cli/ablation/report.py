@@ -66,6 +66,7 @@ def summarise(
     return {
         "ablation": ablation.name,
         "title": ablation.title,
+        "seeded": ablation.seeded,
         "seeds": seeds,
         "rows": rows,
         "claims": [verdict(c, results, seeds) for c in ablation.claims],
@@ -78,12 +79,17 @@ def summarise(
 def markdown(record: dict) -> str:
     """The record as a Markdown page: the table, the verdicts, the paper's numbers, the chart."""
     seeds = record["seeds"]
+    trained = (
+        f"{record['steps']} training steps, seeds {', '.join(map(str, seeds))}"
+        if record.get("seeded", True)
+        else "no training (one run stands for every seed)"
+    )
     lines = [
         f"# {record['title']}",
         "",
-        f"`dpseg ablate {record['ablation']}`: shapes world, world CLIP, {record['steps']} "
-        f"training steps, {record['val_scenes']} val scenes, seeds {', '.join(map(str, seeds))}. "
-        "mIoU in percent (detectron2 rules), mean ± standard deviation over seeds.",
+        f"`dpseg ablate {record['ablation']}`: shapes world, world CLIP, {trained}, "
+        f"{record['val_scenes']} val scenes. mIoU in percent (detectron2 rules), mean ± standard "
+        "deviation over seeds.",
         "",
         "| row | mIoU | seen | unseen |",
         "|---|---:|---:|---:|",
