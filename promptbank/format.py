@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
+from promptbank.safety import check_manifest
 
 FORMAT_NAME = "dpseg-bank"
 FORMAT_VERSION = 1
@@ -173,7 +174,7 @@ def read_manifest(root: str | Path) -> dict:
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise BankError(f"{path} is not valid JSON ({e}); rebuild the bank") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise BankError(f"{path} is not a dpseg bank manifest (no format {FORMAT_NAME!r})")
@@ -186,4 +187,5 @@ def read_manifest(root: str | Path) -> dict:
     for key in ("bank_id", "recipe", "classes", "shards", "dims"):
         if key not in manifest:
             raise BankError(f"{path}: manifest has no {key!r} field; rebuild the bank")
+    check_manifest(root, manifest, path)  # before any file the manifest names is opened
     return manifest

@@ -36,6 +36,7 @@ from promptbank.format import (
     write_feature_shard,
     write_json_atomic,
 )
+from promptbank.safety import CHECKSUM_KEY, check_marker, manifest_checksum
 from promptbank.shards import ImageSample, ImageShardWriter, encode_png, read_samples
 
 OURS = {".build", IMAGES_DIR, FEATURES_DIR, MANIFEST}  # what a bank directory may hold
@@ -109,7 +110,12 @@ class BuildDir:
         path = self.marker(index)
         if not path.is_file():
             return False
-        info = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return False  # a damaged marker: the shard is rebuilt
+        if not isinstance(info, dict) or not check_marker(info, shard_name(index)):
+            return False
         want = [self.state["classes"][i]["name"] for i in self.state["shards"][index]]
         files_ok = all((self.root / info[k]).is_file() for k in ("features", "images"))
         return info.get("classes") == want and files_ok
@@ -168,6 +174,7 @@ class BuildDir:
             "classes": classes,
             "shards": shards,
         }
+        manifest[CHECKSUM_KEY] = manifest_checksum(manifest)
         for stale in self.root.glob(f".{MANIFEST}.*.tmp"):  # left by a finaliser killed earlier
             stale.unlink(missing_ok=True)
         write_json_atomic(self.root / MANIFEST, manifest)

@@ -230,9 +230,9 @@ class _Run:
                                           split=e.split, **(e.options or d.options))  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
-        from safetensors.torch import load_file
+        from segmodel.checkpoint import load_state
 
-        self.model.load_state_dict(load_file(str(self.folder / "model.safetensors")))
+        self.model.load_state_dict(load_state(self.folder / "model.safetensors"))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
