@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
-from promptbank.safety import check_manifest
+from promptbank.safety import FIX, check_manifest
 
 FORMAT_NAME = "dpseg-bank"
 FORMAT_VERSION = 1
@@ -168,6 +168,8 @@ def read_manifest(root: str | Path) -> dict:
     path = root / MANIFEST
     if not root.is_dir():
         raise BankError(f"bank {str(root)!r} does not exist; build one with `dpseg bank build`")
+    if path.is_symlink():
+        raise BankError(f"{path} is a symbolic link (it could point outside the bank); {FIX}")
     if not path.is_file():
         raise BankError(
             f"{root} has no {MANIFEST}: not a finished bank (rerun `dpseg bank build` to finish it)"
