@@ -92,7 +92,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
     model = DPSeg(config, skeleton)
     model.encoder_identity = header["encoder"]
     state = load_state(path, header)
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # tensor shapes of another model size or preset
+        first = str(err).strip().splitlines()[-1].strip()
+        raise CheckpointError(
+            f"{path}: its weights do not fit its config ({first}); it holds another model "
+            "(another preset or size): pass the checkpoint that matches, or re-save it"
+        ) from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path} does not fit its own config: missing {missing[:3]}, "

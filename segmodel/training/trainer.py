@@ -160,7 +160,10 @@ class _Run:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
+        from promptbank.device import resolve_device
+
         self.config, self.run, self.out = config, config.run, Path(config.run.out)
+        resolve_device(self.run.device)  # refuses `cuda` on a machine without one, in one line
         accelerated = torch.cuda.is_available() or torch.backends.mps.is_available()
         self.accel = Accelerator(
             mixed_precision=self.run.precision,

@@ -355,3 +355,191 @@ def checkpoint_corruption_cases(checkpoint: Path, scratch: Path, count: int,
 
         cases.append(Case(f"corruption/checkpoint {damage}@{at}", run))
     return cases
+
+
+# --------------------------------------------------------------------------- bad user input
+def _files(scratch: Path) -> dict[str, Path]:
+    """Input files a careless or hostile user could pass."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    texts = {
+        "nul.txt": "cat\x00dog\n",
+        "crlf.json": json.dumps(["cat\r\ndog"]),
+        "lf.json": json.dumps(["cat", "sea\nsky"]),
+        "long.txt": "x" * 5000 + "\n",
+        "spaces.json": json.dumps(["   "]),
+        "spaces.txt": "   \n \t \n",
+        "dup.txt": "cat\ncat\n",
+        "dupcase.txt": "cat\nCAT\n",
+        "dupfold.txt": "straße\nSTRASSE\n",
+        "empty.txt": "",
+        "comments.txt": "# one\n   # two\n",
+        "object.json": '{"cat": 1}',
+        "paths.txt": "a/b\n..\n../../etc/passwd\n/abs/name\n",
+        "nobrace.txt": "a photo of a thing.\n",
+        "tdup.txt": "a {}.\na {}.\n",
+        "bad.toml": "[optim\nlr = 1\n",
+        "ok.toml": "[data]\nworkers = 0\n",
+        "section.toml": "[nonsense]\nx = 1\n",
+    }
+    for name, text in texts.items():
+        (scratch / name).write_text(text, encoding="utf-8")
+    (scratch / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (scratch / "latin1.toml").write_bytes("[run]\nout = 'caf\xe9'\n".encode("latin-1"))
+    return {name: scratch / name for name in [*texts, "latin1.txt", "latin1.toml"]}
+
+
+def _checkpoints(scratch: Path, checkpoint: Path) -> dict[str, Path]:
+    """Files that are not the checkpoint they claim to be."""
+    import pickle
+
+    import torch
+    from safetensors.torch import save_file
+
+    from segmodel.checkpoint import content_sha256, load_state, read_header
+
+    out = {"pickle": scratch / "pickle.safetensors", "torch": scratch / "torch.safetensors",
+           "empty": scratch / "empty.safetensors", "folder": scratch / "folder.safetensors",
+           "foreign": scratch / "foreign.safetensors", "preset": scratch / "preset.safetensors"}  # fmt: skip
+    out["pickle"].write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    torch.save({"w": torch.zeros(2)}, out["torch"])
+    out["empty"].write_bytes(b"")
+    out["folder"].mkdir(exist_ok=True)
+    save_file({"w": torch.zeros(2)}, str(out["foreign"]))
+    header, state = read_header(checkpoint), load_state(checkpoint)
+    header["config"] = {**header["config"], "cost_embed_dim": 48}  # another size, resealed
+    header["sha256"] = content_sha256(header, state)
+    save_file(state, str(out["preset"]), metadata={"dpseg": json.dumps(header, sort_keys=True)})
+    return out
+
+
+def bad_input_cases(scratch: Path, checkpoint: Path, image: Path, bank: Path) -> list[Case]:
+    """Each input: exit 2, one line naming the thing (and the fix), no traceback, no output."""
+    f = _files(scratch / "in")
+    ck = _checkpoints(scratch / "in", checkpoint)
+    build = ["bank", "build"]
+    small = ["--generator", "procedural", "--templates", "1", "--quiet"]
+    table: list[tuple[str, list, list[str]]] = [
+        ("vocab NUL", [*build, f["nul.txt"], *small], ["control characters"]),
+        ("vocab CR/LF", [*build, f["crlf.json"], *small], ["control characters"]),
+        ("vocab LF", [*build, f["lf.json"], *small], ["control characters"]),
+        ("vocab 5000 chars", [*build, f["long.txt"], *small], ["over 200"]),
+        ("vocab only spaces (json)", [*build, f["spaces.json"], *small], ["no class name"]),
+        ("vocab only spaces", [*build, f["spaces.txt"], *small], ["empty"]),
+        ("vocab duplicate", [*build, f["dup.txt"], *small], ["duplicates entry 1"]),
+        ("vocab duplicate case", [*build, f["dupcase.txt"], *small], ["duplicates entry 1"]),
+        ("vocab duplicate casefold", [*build, f["dupfold.txt"], *small], ["duplicates entry 1"]),
+        ("vocab empty", [*build, f["empty.txt"], *small], ["empty"]),
+        ("vocab comments only", [*build, f["comments.txt"], *small], ["empty"]),
+        ("vocab not UTF-8", [*build, f["latin1.txt"], *small], ["not UTF-8"]),
+        ("vocab JSON object", [*build, f["object.json"], *small], ["JSON list"]),
+        ("vocab missing", [*build, scratch / "none.txt", *small], ["does not exist"]),
+        ("templates without {}", [*build, "shapes", "--templates", f["nobrace.txt"]], ["{}"]),
+        ("templates empty", [*build, "shapes", "--templates", f["empty.txt"]], ["empty"]),
+        ("templates duplicate", [*build, "shapes", "--templates", f["tdup.txt"]], ["duplicate"]),
+        ("templates not UTF-8", [*build, "shapes", "--templates", f["latin1.txt"]], ["UTF-8"]),
+        ("templates 0", [*build, "shapes", "--templates", "0"], ["--templates 0"]),
+        ("templates 81", [*build, "shapes", "--templates", "81"], ["--templates 81"]),
+        ("build batch 0", [*build, "shapes", *small, "--batch-size", "0"], ["--batch-size 0"]),
+        ("build k 0", [*build, "shapes", *small, "-k", "0"], ["--images-per-template 0"]),
+        ("build seed -1", [*build, "shapes", *small, "--seed", "-1"], ["--seed -1"]),
+        ("build resolution 1", [*build, "shapes", *small, "--resolution", "1"], ["--resolution"]),
+        ("toml malformed", ["train", f["bad.toml"]], ["bad.toml", "not valid TOML"]),
+        ("toml not UTF-8", ["train", f["latin1.toml"]], ["latin1.toml", "not valid TOML"]),
+        ("toml unknown section", ["train", f["section.toml"]], ["nonsense"]),
+        ("toml missing", ["train", scratch / "none.toml"], ["does not exist"]),
+        ("--set lr=abc", ["train", f["ok.toml"], "--set", "optim.lr=abc"], ["optim.lr", "number"]),
+        ("--set steps=1.5", ["train", f["ok.toml"], "--set", "run.steps=1.5"], ["run.steps"]),
+        ("--set steps=true", ["train", f["ok.toml"], "--set", "run.steps=true"], ["run.steps"]),
+        ("--set flip=3", ["train", f["ok.toml"], "--set", "data.flip=3"], ["data.flip", "true"]),
+        ("--set betas=x", ["train", f["ok.toml"], "--set", "optim.betas=x"], ["optim.betas"]),
+        ("--set no =", ["train", f["ok.toml"], "--set", "optim.lr"], ["section.key=value"]),
+        ("--set unknown section", ["train", f["ok.toml"], "--set", "x.y=1"], ["section"]),
+        ("--set unknown key", ["train", f["ok.toml"], "--set", "run.nope=1"], ["nope"]),
+        ("--set crop=33", ["train", f["ok.toml"], "--set", "data.crop=33"], ["data.crop", "32"]),
+    ]
+    seg = ["segment", image, "--classes", "red circle", "--device", "cpu", "--bank", bank]
+    for name, words in [("pickle", ["not a readable safetensors"]),
+                        ("torch", ["not a readable safetensors"]),
+                        ("empty", ["not a readable safetensors"]),
+                        ("folder", ["folder.safetensors"]),
+                        ("foreign", ["not a dpseg model checkpoint"]),
+                        ("preset", ["another model"])]:  # fmt: skip
+        table.append((f"checkpoint {name}", [*seg, "--checkpoint", ck[name]], words))
+    if not _has_cuda():
+        cuda = ["no CUDA device", "--device cpu"]
+        table += [
+            ("--device cuda build", [*build, "shapes", *small, "--device", "cuda"], cuda),
+            ("--device cuda:3 build", [*build, "shapes", *small, "--device", "cuda:3"], cuda),
+            (
+                "--device cuda segment",
+                ["segment", image, "--method", "vip", "--classes", "sky", "--device", "cuda"],
+                cuda,
+            ),  # fmt: skip
+            (
+                "--device cuda eval",
+                [
+                    "eval",
+                    "--checkpoint",
+                    checkpoint,
+                    "--dataset",
+                    "shapes",
+                    "--bank",
+                    bank,
+                    "--device",
+                    "cuda",
+                ],
+                cuda,
+            ),  # fmt: skip
+            ("--device cuda train", ["train", f["ok.toml"], "--set", "run.device=cuda"], cuda),
+        ]
+    table.append(("--device tpu", [*build, "shapes", *small, "--device", "tpu"], ["tpu"]))
+    return [_refusal_case(name, argv, words, scratch) for name, argv, words in table] + [
+        Case("input/class names with / and .. stay data", lambda: _names_stay_data(f, scratch))
+    ]
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def _refusal_case(name: str, argv: list, words: list[str], scratch: Path) -> Case:
+    def run() -> str:
+        work = scratch / "work"
+        if work.exists():
+            shutil.rmtree(work)
+        work.mkdir()
+        out = work / "out"
+        args = [*argv]
+        if args[:2] == ["bank", "build"] or args[0] in ("segment", "eval"):
+            args += ["--out", out]
+        elif args[0] == "train":
+            args += ["--set", f"run.out={json.dumps(str(out))}"]
+        why = dpseg(*args, cwd=work).refused(2, *words)
+        if not why and out.exists():
+            why = f"left output behind: {sorted(p.name for p in out.rglob('*'))[:5]}"
+        if not why and [p.name for p in work.iterdir()] != []:
+            why = f"left files in the working folder: {[p.name for p in work.iterdir()]}"
+        return why
+
+    return Case(f"input/{name}", run)
+
+
+def _names_stay_data(f: dict[str, Path], scratch: Path) -> str:
+    """Names holding '/', '..' and absolute paths are accepted as data and never become paths."""
+    work = scratch / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    out = work / "out"
+    plan = dpseg("bank", "build", f["paths.txt"], "--out", out, "--generator", "procedural",
+                 "--templates", "1", "--dry-run", cwd=work)  # fmt: skip
+    if plan.code != 0 or "4 classes" not in plan.stdout:
+        return f"dry run failed: {plan.stderr.strip()[:200]}"
+    from promptbank.vocab import load_vocabulary
+
+    vocab = load_vocabulary(f["paths.txt"])
+    if vocab.classes != ["a/b", "..", "../../etc/passwd", "/abs/name"]:
+        return f"names changed: {vocab.classes}"
+    leftovers = [p.name for p in work.iterdir()]
+    return f"created {leftovers}" if leftovers else ""
