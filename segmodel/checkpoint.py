@@ -1,8 +1,9 @@
 """Model checkpoints: one safetensors file whose metadata holds the JSON config.
 
-The metadata key `dpseg` holds {"format", "version", "config", "encoder"}: the model settings and
-the identity of the frozen prompt encoder (banks must match it). Nothing is ever unpickled. The
-file is written to a temporary name and renamed into place.
+The metadata key `dpseg` holds {"format", "version", "config", "encoder", "extra", "sha256"}: the
+model settings, the identity of the frozen prompt encoder (banks must match it), and a sha256 over
+the rest of the header and every tensor, so a flipped byte is refused on load. Nothing is ever
+unpickled. The file is written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
