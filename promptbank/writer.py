@@ -59,6 +59,9 @@ class BuildDir:
         for sub in (self.root / IMAGES_DIR, self.root / FEATURES_DIR, self.done_dir):
             sub.mkdir(parents=True, exist_ok=True)
         plan_file = self.build / "plan.json"
+        for stale in self.build.glob(".plan.json.*.tmp"):  # a build killed while writing it
+            if not _alive(stale.name.split(".")[-2]):
+                stale.unlink(missing_ok=True)
         if not plan_file.is_file():
             write_json_atomic(plan_file, self.state)
 
@@ -275,6 +278,19 @@ class ShardWriter:
             "reused": reused,
         }
         write_json_atomic(self.build.marker(index), marker)
+
+
+def _alive(pid: str) -> bool:
+    """Whether process `pid` (a decimal string) still runs; False for anything else."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def copy_or_link(src: Path, dst: Path) -> None:
