@@ -12,7 +12,7 @@ def test_a_plan_file_left_by_a_killed_build_is_removed(tmp_path):
     state = tmp_path / "bank" / ".build"
     state.mkdir(parents=True)
     dead = state / ".plan.json.999999999.tmp"  # above any pid_max: its writer is gone
-    live = state / f".plan.json.{os.getpid()}.tmp"  # a writer still running: left alone
+    live = state / f".plan.json.{os.getppid()}.tmp"  # a writer still running: left alone
     dead.write_text("{")
     live.write_text("{")
     build.prepare()
