@@ -60,7 +60,8 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: domain errors become one line and exit 1; usage errors exit 2."""
+    """Console entry point: a refused input or usage exits 2, another domain error exits 1,
+    each as one line."""
     debug = os.environ.get("DPSEG_DEBUG") == "1"
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dpseg")
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> None:
         fail(
             f"{error} (set DPSEG_DEBUG=1 for the traceback)"
             if isinstance(error, OSError)
-            else str(error)
+            else str(error),
+            getattr(error, "exit_code", 1),
         )
     raise SystemExit(code if isinstance(code, int) else 0)
 
