@@ -87,8 +87,11 @@ def done(start: float, text: str) -> float:
 
 
 # --- step 1: the bank --------------------------------------------------------------------------
-def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu") -> Path:
-    """The `shapes` vocabulary drawn by the `procedural` generator, encoded by the world CLIP.
+def build_shapes_bank(
+    settings: DemoSettings, folder: Path, device: str = "cpu", generator: Any = "procedural"
+) -> Path:
+    """The `shapes` vocabulary drawn by `generator` (default the `procedural` one; a name or a
+    loaded generator), encoded by the world CLIP.
 
     An earlier complete build with the same recipe is reused; an interrupted one resumes."""
     from promptbank.build import run_build
@@ -96,18 +99,19 @@ def build_shapes_bank(settings: DemoSettings, folder: Path, device: str = "cpu")
 
     if (folder / "manifest.json").is_file():
         print(f"      reusing the bank in {folder} (resumes or checks it)", file=sys.stderr)
+    procedural = getattr(generator, "name", generator) == "procedural"
 
     def build():
         return run_build(
             "shapes",
             folder,
-            generator="procedural",
+            generator=generator,
             encoder=settings.encoder,
             templates=settings.templates,
             images_per_template=settings.images_per_template,
             resolution=settings.bank_resolution,
-            steps=1,
-            guidance=0.0,
+            steps=1 if procedural else 2,  # a diffusion generator: its test-sized 2 steps
+            guidance=0.0 if procedural else 7.5,
             device=device,
             progress=True,
         )
@@ -284,43 +288,47 @@ def evaluate_row(settings: DemoSettings, bank: Path, model: Path, inference: int
         device=device,
         dataset_options=val_options(settings, model),
     )
+    return {**summary(results), "checkpoint": str(model), "inference": inference}
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    """The figures a table row keeps of an evaluation: mIoU, seen/unseen mIoU, per-class IoU."""
     return {
         "miou": results["mIoU"],
         "seen_miou": results["seen_mIoU"],
         "unseen_miou": results["unseen_mIoU"],
         "per_class": {name: v["IoU"] for name, v in results["per_class"].items()},
         "images": results["images"],
-        "checkpoint": str(model),
-        "inference": inference,
     }
 
 
-def vip_segmenter(settings: DemoSettings, bank: Path | None, device: str = "cpu"):
-    """VIP on the world CLIP with the `shapes` preset, no training; `bank` seeds its queries."""
+def vip_segmenter(settings: DemoSettings, bank: Path | None, device: str = "cpu", **changes):
+    """VIP on the world CLIP with the `shapes` preset (plus VipSettings `changes`), no training;
+    `bank` seeds its queries."""
     from segmodel.vip import VipSegmenter
     from segmodel.vip.settings import VipSettings
 
     return VipSegmenter(settings.encoder, device=device, bank=bank,
-                        settings=VipSettings.preset("shapes"))  # fmt: skip
+                        settings=VipSettings.preset("shapes", **changes))  # fmt: skip
 
 
-def evaluate_vip_row(settings: DemoSettings, bank: Path | None, device: str = "cpu"):
+def evaluate_vip_row(
+    settings: DemoSettings, bank: Path | None, device: str = "cpu", progress: bool = True, **changes
+):
     """One VIP table row on the same val scenes and protocol as the trained models."""
     from segmodel.datasets.shapes import ShapesDataset
     from segmodel.evaluation import evaluate_model, seen_unseen
 
     data = ShapesDataset("val", size=settings.image_size, length=settings.val_scenes)
-    segmenter, classes = vip_segmenter(settings, bank, device), list(data.classes)
+    segmenter, classes = vip_segmenter(settings, bank, device, **changes), list(data.classes)
     results = evaluate_model(
-        lambda image: segmenter.segment(image, classes, return_probs=False).labels, data
+        lambda image: segmenter.segment(image, classes, return_probs=False).labels,
+        data,
+        progress=progress,
     )
     results.update(seen_unseen(results, data))
     return {
-        "miou": results["mIoU"],
-        "seen_miou": results["seen_mIoU"],
-        "unseen_miou": results["unseen_mIoU"],
-        "per_class": {name: v["IoU"] for name, v in results["per_class"].items()},
-        "images": results["images"],
+        **summary(results),
         "bank": str(bank) if bank else None,
         "vip_settings": dataclasses.asdict(segmenter.settings),
     }
@@ -420,7 +428,7 @@ def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timi
         "encoder": encoder_record(settings.encoder),
         "timing": timing,
     }
-    _atomic_text(out / "results.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
+    atomic_text(out / "results.json", json.dumps(record, indent=2, allow_nan=False) + "\n")
     gain = rows["dual_inference1"]["unseen_miou"] - rows["text_only"]["unseen_miou"]
     md = [
         "# Shapes-world demo",
@@ -443,7 +451,7 @@ def write_results(rows: dict[str, dict], settings: DemoSettings, out: Path, timi
         "",
         f"Wall time {timing['wall_seconds']:.0f} s, CPU time {timing['cpu_seconds']:.0f} s.",
     ]
-    _atomic_text(out / "results.md", "\n".join(md) + "\n")
+    atomic_text(out / "results.md", "\n".join(md) + "\n")
     return out / "results.json"
 
 
@@ -457,7 +465,7 @@ def encoder_record(name: str) -> dict:
     return {"name": name, "sha256": record["sha256"], "recipe": record["recipe"]}
 
 
-def _atomic_text(path: Path, text: str) -> None:
+def atomic_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(text, encoding="utf-8")

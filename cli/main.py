@@ -35,12 +35,14 @@ def _register() -> None:
         "models": "cli.models",
         "aliases": "cli.aliases",
         "world": "cli.world",
+        "data": "cli.data",
     }
     commands = {
         "train": ("cli.train", "train"),
         "eval": ("cli.evaluate", "evaluate"),
         "segment": ("cli.segment", "segment"),
         "demo": ("cli.demo", "demo"),
+        "ablate": ("cli.ablate", "ablate"),
     }
     for name, module in groups.items():
         if importlib.util.find_spec(module) is not None:
@@ -60,8 +62,9 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: a refused input or usage exits 2, another domain error exits 1,
-    each as one line."""
+    """Console entry point: a domain error becomes one line and exits with its `exit_code` (2 for
+    refused input, e.g. a vocabulary, a config or a benchmark download that cannot be prepared;
+    1 otherwise); usage errors exit 2."""
     debug = os.environ.get("DPSEG_DEBUG") == "1"
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dpseg")

@@ -52,7 +52,8 @@ class DPSegConfig:
     attn_pool_eval: int = 1  # ... and at this pooling in eval (SED: 2 train, 1 eval)
     # Side cost of each stage (paper Table 3): visual (eq. 2) | upsample (SED's skip path) | off
     visual_cost: tuple[str, str, str] = ("visual", "visual", "visual")
-    visual_cost_prototypes: int = 8  # P: per-class prototypes, templates averaged in P groups
+    visual_cost_prototypes: int = 8  # P: per-class prototypes, templates averaged in P groups;
+    # 0 = one per template (P = T, the paper's visual cost volume)
     visual_cost_dims: tuple[int, int, int] | None = None  # projected visual-cost widths per stage;
     # None = the guidance widths (trunk width / guidance_reduction), like SED's skip path
     # --- inference ---------------------------------------------------------------------------
@@ -74,11 +75,11 @@ class DPSegConfig:
             raise bad("visual_cost", self.visual_cost, f"3 of {' | '.join(STAGE_COSTS)}")
         if self.num_templates < 1:
             raise bad("num_templates", self.num_templates, "at least 1")
-        if not 1 <= self.visual_cost_prototypes <= self.num_templates:
+        if not 0 <= self.visual_cost_prototypes <= self.num_templates:
             raise bad(
                 "visual_cost_prototypes",
                 self.visual_cost_prototypes,
-                f"between 1 and num_templates={self.num_templates}",
+                f"0 (one per template) or between 1 and num_templates={self.num_templates}",
             )
         if len(self.decoder_dims) != 3 or min(self.decoder_dims) < 1:
             raise bad("decoder_dims", self.decoder_dims, "3 positive widths")
@@ -94,6 +95,11 @@ class DPSegConfig:
         """Channels per class of the first cost volume (T, or 2T when text and visual concat)."""
         concat = self.prompt_mode == "dual" and self.fusion == "concat"
         return 2 * self.num_templates if concat else self.num_templates
+
+    @property
+    def prototypes(self) -> int:
+        """P, visual-cost prototypes per class (visual_cost_prototypes, or T when that is 0)."""
+        return self.visual_cost_prototypes or self.num_templates
 
     @property
     def uses_visual(self) -> bool:

@@ -112,3 +112,67 @@ def write_loss_chart(logs: Mapping[str, str | Path], path: str | Path, window: i
     chart.save(tmp)
     os.replace(tmp, path)
     return path
+
+
+def bar_chart(
+    groups: Sequence[str],
+    series: Mapping[str, Sequence[tuple[float, float]]],
+    *,
+    title: str = "",
+    size: tuple[int, int] | None = None,
+) -> Image.Image:
+    """One RGB picture: a group of bars per entry of `groups`, one bar per series, each
+    `(height, spread)` drawn as a bar with a whisker of +- spread; group labels below, wrapped."""
+    names = list(series)
+    if not groups or not names or any(len(series[n]) != len(groups) for n in names):
+        raise ValueError("bar_chart needs one (height, spread) per group in every series")
+    w, h = size or (max(480, 40 + 150 * len(groups)), 420)
+    left, top, right, bottom = MARGIN[0], MARGIN[1] + 14, MARGIN[2], 74
+    plot_w, plot_h = w - left - right, h - top - bottom
+    tops = [v + e for n in names for v, e in series[n]]
+    y1 = max(1.0, max(tops)) * 1.08
+    image = Image.new("RGB", (w, h), "white")
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default()
+
+    def y_px(value: float) -> float:
+        return top + (y1 - max(0.0, value)) / y1 * plot_h
+
+    for tick in nice_ticks(0.0, y1, 6):
+        draw.line([(left, y_px(tick)), (w - right, y_px(tick))], fill=(230, 230, 230))
+        draw.text((4, y_px(tick) - 6), f"{tick:g}", fill="black", font=font)
+    group_w = plot_w / len(groups)
+    bar_w = group_w * 0.8 / len(names)
+    for g, label in enumerate(groups):
+        x0 = left + g * group_w + group_w * 0.1
+        for i, name in enumerate(names):
+            value, spread = series[name][g]
+            bx = x0 + i * bar_w
+            colour = SERIES_RGB[i % len(SERIES_RGB)]
+            draw.rectangle([bx + 1, y_px(value), bx + bar_w - 1, y_px(0.0)], fill=colour)
+            if spread > 0:
+                cx = bx + bar_w / 2
+                draw.line([(cx, y_px(value - spread)), (cx, y_px(value + spread))], fill="black")
+                for y in (value - spread, value + spread):
+                    draw.line([(cx - 3, y_px(y)), (cx + 3, y_px(y))], fill="black")
+        chars = max(8, int(group_w / 6.5))
+        for j, part in enumerate(_wrap(label, chars)[:4]):
+            draw.text((x0, h - bottom + 6 + 12 * j), part, fill="black", font=font)
+    draw.rectangle([left, top, w - right, h - bottom], outline="black")
+    for i, name in enumerate(names):
+        lx = left + 8 + 90 * i
+        draw.rectangle([lx, top - 12, lx + 12, top - 2], fill=SERIES_RGB[i % len(SERIES_RGB)])
+        draw.text((lx + 16, top - 13), name, fill="black", font=font)
+    draw.text((left, 6), title, fill="black", font=font)
+    return image
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Words of `text` in lines of at most `width` characters (a longer word gets its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines

@@ -25,6 +25,14 @@ class DatasetError(DpsegError):
     """A dataset folder, file or name that cannot be used."""
 
 
+class PrepareError(DatasetError):
+    """A benchmark download that `dpseg data prepare` cannot convert (missing, damaged, foreign).
+
+    The CLI exits 2 on it (bad input), as the issue that added `dpseg data` asks."""
+
+    exit_code = 2
+
+
 def list_by_stem(folder: Path, exts: Sequence[str]) -> dict[str, Path]:
     """Maps file stem -> path for the files in `folder` (not recursive) with one of `exts`."""
     found: dict[str, Path] = {}

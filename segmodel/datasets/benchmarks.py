@@ -1,7 +1,8 @@
 """The standard benchmarks in the on-disk layouts SED and CAT-Seg prepare, plus a generic folder.
 
 Paths are relative to one datasets root (SED's `$DETECTRON2_DATASETS`). The label encodings are
-those written by SED/CAT-Seg's `datasets/prepare_*.py` scripts; see docs/evaluation.md.
+those written by `dpseg data prepare` (the same files as SED/CAT-Seg's `datasets/prepare_*.py`);
+see docs/datasets.md.
 """
 
 from __future__ import annotations
@@ -23,12 +24,8 @@ class BenchmarkLayout:
     label_ext: str  # extension of the label files (".png" or ".tif")
     ignore_index: int  # label value that is not evaluated
     vocab: str  # class-name file in promptbank/data/vocab/sed/
-    prepare: str  # how to produce the folders
+    prepare: str  # the `dpseg data prepare` name that writes the folders
 
-
-_COCO_PREP = "run SED/CAT-Seg datasets/prepare_coco_stuff.py on stuffthingmaps_trainval2017"
-_VOC_PREP = "run SED/CAT-Seg datasets/prepare_voc.py on VOC2012 SegmentationClassAug"
-_PC_PREP = "run SED/CAT-Seg datasets/prepare_pascal_context_{n}.py on VOC2010"
 
 LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
     ("coco-stuff171", "train"): BenchmarkLayout(
@@ -38,7 +35,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "coco.json",
-        _COCO_PREP,
+        "coco-stuff171",
     ),
     ("coco-stuff171", "val"): BenchmarkLayout(
         "COCO-Stuff-171 val",
@@ -47,7 +44,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "coco.json",
-        _COCO_PREP,
+        "coco-stuff171",
     ),
     ("ade150", "val"): BenchmarkLayout(
         "ADE-150",
@@ -56,7 +53,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "ade150.json",
-        "run SED/CAT-Seg datasets/prepare_ade20k_150.py on ADEChallengeData2016",
+        "ade150",
     ),
     ("ade847", "val"): BenchmarkLayout(
         "ADE-847",
@@ -65,7 +62,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".tif",
         65535,
         "ade847.json",
-        "run SED/CAT-Seg datasets/prepare_ade20k_full.py on ADE20K_2021_17_01",
+        "ade847",
     ),
     ("pc59", "val"): BenchmarkLayout(
         "PC-59",
@@ -74,7 +71,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "pc59.json",
-        _PC_PREP.format(n=59),
+        "pc59",
     ),
     ("pc459", "val"): BenchmarkLayout(
         "PC-459",
@@ -83,7 +80,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".tif",
         459,
         "pc459.json",
-        _PC_PREP.format(n=459),
+        "pc459",
     ),
     ("voc20", "val"): BenchmarkLayout(
         "VOC-20",
@@ -92,7 +89,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "voc20.json",
-        _VOC_PREP,
+        "voc20",
     ),
     ("voc20b", "val"): BenchmarkLayout(
         "VOC-20b",
@@ -101,7 +98,7 @@ LAYOUTS: dict[tuple[str, str], BenchmarkLayout] = {
         ".png",
         255,
         "voc20b.json",
-        _VOC_PREP + " (background variant, 0 -> 20)",
+        "voc20",
     ),
 }
 
@@ -131,7 +128,10 @@ def open_benchmark(name: str, root: Path, split: str = "val") -> LabelledFolder:
         raise DatasetError(f"dataset {name!r} has no split {split!r}; available: {splits}")
     root = Path(root)
     classes = read_vocab(layout.vocab)
-    hint = f"Prepare it: {layout.prepare}, with the datasets root {root}."
+    hint = (
+        f"Prepare it: dpseg data prepare {layout.prepare} --root {root} "
+        f"(`dpseg data list --root {root}` says what to download and where to extract it)."
+    )
     extra = {}
     if name == "voc20b":
         # 59 query names, 21 evaluated classes: the 20 VOC classes and background

@@ -70,7 +70,7 @@ class DPSeg(nn.Module):
         )
         self.visual_costs = nn.ModuleDict(
             {
-                str(j): VisualCost(config.visual_cost_prototypes, side[j])
+                str(j): VisualCost(config.prototypes, side[j])
                 for j, mode in enumerate(config.visual_cost)
                 if mode == "visual"
             }
@@ -93,7 +93,7 @@ class DPSeg(nn.Module):
         )
         self.aux_heads = nn.ModuleList(ClassHead(w, detach=True) for w in widths[:3])
         self.head = ClassHead(widths[3])
-        groups = template_groups(config.num_templates, config.visual_cost_prototypes)
+        groups = template_groups(config.num_templates, config.prototypes)
         self.register_buffer("template_groups", groups, persistent=False)  # (P, T)
 
     # --- parameter groups for the optimiser ----------------------------------------------------

@@ -31,8 +31,8 @@ class VipSettings:
     tau: float = 4.0  # lse temperature: (1 / tau) * logsumexp(tau * weighted logits)
     tem: float = 1.0  # saliency temperature: softmax(cosine / tem) within a class
     logit_scale: float = 40.0  # cosine -> logit multiplier before softmax
-    # visual-guided prompt evolution
-    evolve_steps: int = 1  # rounds of evolution per crop (0 = off)
+    # dpseg's per-image prompt update q + alpha v ("evolution"; not in VIP's release, so off)
+    evolve_steps: int = 0  # rounds of the update per crop (0 = off, VIP's released pipeline)
     evolve_alpha: float = 0.5  # weight of the visual prototype added to each alias query
     evolve_threshold: float = 0.5  # class probability a location needs to seed its prototype
     evolve_min_fraction: float = 0.01  # fraction of locations a class needs to evolve

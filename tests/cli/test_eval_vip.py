@@ -16,13 +16,13 @@ def test_eval_vip_on_shapes_applies_flags(run_dpseg, tmp_path):
     out = tmp_path / "vip"
     run_dpseg(
         "eval", "--method", "vip", "--backbone", "tiny", "--dataset", "shapes", "--limit", "2",
-        "--protocol", "mmseg", "--vip-evolve-steps", "0", "--vip-pamr-steps", "1",
+        "--protocol", "mmseg", "--vip-evolve-steps", "1", "--vip-pamr-steps", "1",
         "--vip-pamr-dilations", "2,4", "--no-vip-saliency", "--out", out, "-q", check=True,
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
     assert results["images"] == 2 and results["protocol"] == "mmseg"
     settings = results["source"]["settings"]
-    assert settings["evolve_steps"] == 0 and settings["pamr_steps"] == 1
+    assert settings["evolve_steps"] == 1 and settings["pamr_steps"] == 1
     assert settings["pamr_dilations"] == [2, 4] and settings["saliency"] is False
     assert settings["short_side"] == 384  # the shapes preset's value, not overridden
     assert 0 <= results["mIoU"] <= 100
@@ -46,6 +46,6 @@ def test_segment_vip_takes_the_same_flags(run_dpseg, tmp_path):
     image, _ = render_scene(5, 96)
     Image.fromarray(image).save(tmp_path / "scene.png")
     run_dpseg("segment", tmp_path / "scene.png", "--method", "vip", "--classes", "sky, grass",
-              "--vip-evolve-steps", "0", "--out", tmp_path / "seg", "-q", check=True)  # fmt: skip
+              "--vip-evolve-steps", "1", "--out", tmp_path / "seg", "-q", check=True)  # fmt: skip
     record = json.loads((tmp_path / "seg" / "scene.json").read_text())
-    assert record["vip_overrides"] == {"evolve_steps": 0}
+    assert record["vip_overrides"] == {"evolve_steps": 1}

@@ -118,7 +118,8 @@ def test_folder_dataset_accepts_palette_png_and_tiff_labels(tmp_path):
 def test_missing_folder_names_the_expected_path(tmp_path):
     with pytest.raises(
         DatasetError,
-        match=r"image folder not found, expected .*ADEChallengeData2016/images/validation.*prepare_ade20k_150",
+        match=r"image folder not found, expected .*ADEChallengeData2016/images/validation.*"
+        r"dpseg data prepare ade150 --root",
     ):
         open_dataset("ade150", tmp_path)
     (tmp_path / "coco-stuff/images/val2017").mkdir(parents=True)

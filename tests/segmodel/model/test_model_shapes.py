@@ -30,6 +30,7 @@ def test_tiny_output_shapes(training):
         {"visual_cost": ("visual", "upsample", "off")},
         {"prompt_mode": "text", "visual_cost": ("upsample",) * 3},
         {"hd_depthwise": False, "visual_cost_prototypes": 1, "visual_cost_dims": (4, 4, 4)},
+        {"visual_cost_prototypes": 0},  # one prototype per template (the paper)
     ],
 )
 def test_ablation_switches_give_the_same_shapes(overrides):
@@ -75,6 +76,10 @@ def test_config_validation():
         preset_config("huge")
     with pytest.raises(ConfigError, match="visual_cost_prototypes"):
         preset_config("tiny", visual_cost_prototypes=5)
+    with pytest.raises(ConfigError, match="visual_cost_prototypes"):
+        preset_config("tiny", visual_cost_prototypes=-1)
+    assert preset_config("tiny", num_templates=6, visual_cost_prototypes=0).prototypes == 6
+    assert preset_config("tiny", num_templates=6, visual_cost_prototypes=3).prototypes == 3
     assert PRESETS["base"].decoder_dims == (64, 32, 16)
     assert PRESETS["base"].cost_embed_dim == 128
 

@@ -1,0 +1,1 @@
+"""The paper's ablations on the shapes world (`dpseg ablate NAME`): catalog, jobs, report."""
