@@ -192,6 +192,7 @@ class ShardWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bank-writer")
         self._pending: list[Future] = []
         self._tar: ImageShardWriter | None = None
+        self._failed = False  # after a failed task (a full disk) the queued ones are skipped
 
     def _submit(self, fn, *args) -> None:
         still = []
@@ -203,7 +204,19 @@ class ShardWriter:
         self._pending = still
         if len(self._pending) >= MAX_PENDING:
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(self._pool.submit(self._run, fn, *args))
+
+    def _run(self, fn, *args) -> None:
+        if self._failed:
+            return
+        try:
+            fn(*args)
+        except BaseException:
+            self._failed = True
+            if self._tar is not None:  # the open tar's temporary file goes with the failure
+                self._tar.abort()
+                self._tar = None
+            raise
 
     def begin(self, index: int) -> None:
         self._submit(self._begin, index)
@@ -233,7 +246,7 @@ class ShardWriter:
         try:
             self.wait()
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             if self._tar is not None:
                 self._tar.abort()
                 self._tar = None
