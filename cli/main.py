@@ -63,8 +63,9 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: domain errors become one line and exit 1 (or their `exit_code`, e.g.
-    2 for a download that cannot be prepared or weights that are missing); usage errors exit 2."""
+    """Console entry point: a domain error becomes one line and exits with its `exit_code` (2 for
+    refused input, e.g. a vocabulary, a config or a benchmark download that cannot be prepared;
+    1 otherwise); usage errors exit 2."""
     debug = os.environ.get("DPSEG_DEBUG") == "1"
     try:
         code = app(args=argv, standalone_mode=False, prog_name="dpseg")

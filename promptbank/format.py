@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
+from promptbank.safety import FIX, check_manifest
 
 FORMAT_NAME = "dpseg-bank"
 FORMAT_VERSION = 1
@@ -88,8 +89,12 @@ def publish(tmp: Path, final: Path) -> None:
 def write_json_atomic(path: str | Path, obj) -> None:
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    publish(tmp, path)
+    try:
+        tmp.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
 
 
 def write_feature_shard(
@@ -102,7 +107,6 @@ def write_feature_shard(
     written through `<path>.tmp`, fsynced and renamed. Returns {"sha256", "bytes", "datasets":
     {name: {"shape", "dtype", "offset"}}} for the manifest.
     """
-    import h5py
 
     path = Path(path)
     missing = [n for n in POOLED_DATASETS if n not in arrays]
@@ -115,6 +119,19 @@ def write_feature_shard(
                 f"for {len(classes)} classes"
             )
     tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        _write_h5(tmp, classes, arrays)
+        datasets = dataset_layout(tmp)
+        publish(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written file behind
+        raise
+    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "datasets": datasets}
+
+
+def _write_h5(tmp: Path, classes: list[str], arrays: dict[str, np.ndarray]) -> None:
+    import h5py
+
     with h5py.File(tmp, "w", libver="earliest", track_order=False) as f:
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
@@ -126,9 +143,6 @@ def write_feature_shard(
             ds = f.create_dataset(name, shape=data.shape, dtype=DTYPE, dcpl=dcpl)
             ds[...] = data
         f.create_dataset(CLASSES_DATASET, data=list(classes), dtype=h5py.string_dtype("utf-8"))
-    datasets = dataset_layout(tmp)
-    publish(tmp, path)
-    return {"sha256": sha256_file(path), "bytes": path.stat().st_size, "datasets": datasets}
 
 
 def open_h5(path: str | Path):
@@ -167,13 +181,15 @@ def read_manifest(root: str | Path) -> dict:
     path = root / MANIFEST
     if not root.is_dir():
         raise BankError(f"bank {str(root)!r} does not exist; build one with `dpseg bank build`")
+    if path.is_symlink():
+        raise BankError(f"{path} is a symbolic link (it could point outside the bank); {FIX}")
     if not path.is_file():
         raise BankError(
             f"{root} has no {MANIFEST}: not a finished bank (rerun `dpseg bank build` to finish it)"
         )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
         raise BankError(f"{path} is not valid JSON ({e}); rebuild the bank") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise BankError(f"{path} is not a dpseg bank manifest (no format {FORMAT_NAME!r})")
@@ -186,4 +202,5 @@ def read_manifest(root: str | Path) -> dict:
     for key in ("bank_id", "recipe", "classes", "shards", "dims"):
         if key not in manifest:
             raise BankError(f"{path}: manifest has no {key!r} field; rebuild the bank")
+    check_manifest(root, manifest, path)  # before any file the manifest names is opened
     return manifest

@@ -10,7 +10,8 @@ import math
 import os
 from dataclasses import dataclass, field
 
-from promptbank.errors import BankError
+from promptbank.device import resolve_device
+from promptbank.errors import SettingError
 from promptbank.format import POOLED_DATASETS, SEED_POLICY, STRIDES, bank_id, item_seed
 from promptbank.vocab import Vocabulary, fill
 
@@ -99,7 +100,7 @@ def make_recipe(
 
 
 def check_settings(images_per_template, resolution, steps, batch_size, seed, guidance) -> None:
-    """BankError naming the first unusable build setting."""
+    """SettingError naming the first unusable build setting."""
     checks = [
         (images_per_template >= 1, f"--images-per-template {images_per_template}: expected >= 1"),
         (resolution >= 8, f"--resolution {resolution}: expected at least 8 pixels"),
@@ -110,7 +111,7 @@ def check_settings(images_per_template, resolution, steps, batch_size, seed, gui
     ]
     for ok, message in checks:
         if not ok:
-            raise BankError(message)
+            raise SettingError(message)
 
 
 def make_plan(recipe: dict, vocab: Vocabulary, *, classes_per_shard: int | None = None) -> Plan:
@@ -120,7 +121,7 @@ def make_plan(recipe: dict, vocab: Vocabulary, *, classes_per_shard: int | None 
         maps = any(d.startswith("maps_") for d in recipe["datasets"])
         classes_per_shard = 1 if maps else max(1, IMAGES_PER_SHARD // (len(templates) * k))
     if classes_per_shard < 1:
-        raise BankError(f"classes per shard must be at least 1, got {classes_per_shard}")
+        raise SettingError(f"classes per shard must be at least 1, got {classes_per_shard}")
     n = len(vocab)
     shards = [list(range(i, min(i + classes_per_shard, n))) for i in range(0, n, classes_per_shard)]
     return Plan(
@@ -143,9 +144,9 @@ def process_slot(shard_index: int | None = None, num_shards: int | None = None) 
     """(index, count) of this process: from the arguments, else torchrun/accelerate, else srun."""
     if shard_index is not None or num_shards is not None:
         if shard_index is None or num_shards is None:
-            raise BankError("--shard-index and --num-shards go together; give both or neither")
+            raise SettingError("--shard-index and --num-shards go together; give both or neither")
         if num_shards < 1 or not 0 <= shard_index < num_shards:
-            raise BankError(
+            raise SettingError(
                 f"--shard-index {shard_index} --num-shards {num_shards}: expected "
                 "0 <= shard-index < num-shards"
             )
@@ -158,11 +159,11 @@ def process_slot(shard_index: int | None = None, num_shards: int | None = None) 
             try:
                 r, s = int(rank), int(size)
             except ValueError:
-                raise BankError(
+                raise SettingError(
                     f"{rank_var}={rank!r} {size_var}={size!r} are not integers"
                 ) from None
             if s < 1 or not 0 <= r < s:
-                raise BankError(f"{rank_var}={r} {size_var}={s}: expected 0 <= rank < size")
+                raise SettingError(f"{rank_var}={r} {size_var}={s}: expected 0 <= rank < size")
             return r, s
     return 0, 1
 
@@ -177,8 +178,8 @@ def process_device(device: str) -> str:
     if device == "cuda":
         local = os.environ.get("LOCAL_RANK") or os.environ.get("SLURM_LOCALID")
         if local is not None and local.isdigit():
-            return f"cuda:{local}"
-    return device
+            device = f"cuda:{local}"
+    return resolve_device(device)
 
 
 def estimate_bytes(plan: Plan, dims: dict[str, int], stage_maps: bool) -> dict:

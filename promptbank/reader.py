@@ -14,6 +14,7 @@ can be handed to DataLoader workers (fork, spawn or forkserver) without copying 
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -22,7 +23,14 @@ from pathlib import Path
 import numpy as np
 
 from promptbank.errors import BankError
-from promptbank.format import FEATURES_DIR, MAP_DATASETS, POOLED_DATASETS, open_h5, read_manifest
+from promptbank.format import (
+    FEATURES_DIR,
+    MAP_DATASETS,
+    POOLED_DATASETS,
+    open_h5,
+    read_manifest,
+    sha256_file,
+)
 
 
 class BankReadWarning(UserWarning):
@@ -41,11 +49,34 @@ class BankSelection:
     visual_s16: np.ndarray  # (C, T, D16) same at stride 16
 
 
+_VERIFIED: set[tuple] = set()  # (path, inode, size, mtime, sha256) hashed in this process
+
+
+class _ShardFile:
+    """A feature file and its manifest sha256: hashed once per process before its first read,
+    so a damaged or replaced shard is refused instead of being read as garbage."""
+
+    def __init__(self, path: Path, sha256: str, root: Path):
+        self.path, self.sha256, self.root = path, sha256, root
+
+    def check(self) -> None:
+        st = self.path.stat()
+        key = (str(self.path), st.st_ino, st.st_size, st.st_mtime_ns, self.sha256)
+        if key in _VERIFIED:
+            return
+        if sha256_file(self.path) != self.sha256:
+            raise BankError(
+                f"bank {self.root}: feature shard {self.path.name} does not match its sha256 in "
+                "the manifest (damaged or replaced); run `dpseg bank verify` and rebuild the bank"
+            )
+        _VERIFIED.add(key)
+
+
 class _Dataset:
     """One dataset of one shard file, mapped on first use in the current process."""
 
-    def __init__(self, path: Path, name: str, shape: tuple, dtype: str, offset: int | None):
-        self.path, self.name, self.shape = path, name, tuple(shape)
+    def __init__(self, file: _ShardFile, name: str, shape: tuple, dtype: str, offset: int | None):
+        self.file, self.path, self.name, self.shape = file, file.path, name, tuple(shape)
         self.dtype, self.offset = np.dtype(dtype), offset
         self._array: np.ndarray | None = None
         self._pid = -1
@@ -57,14 +88,16 @@ class _Dataset:
 
     def rows(self, index: np.ndarray) -> np.ndarray:
         """Rows `index` (any order, repeats allowed) as stored (float16; a view when consecutive)."""
+        if self._pid != os.getpid():  # first use in this process: check the file, then map it
+            self.file.check()
+            self._array, self._pid = None, os.getpid()
         if self.offset is None:
             return self._h5_rows(index)
-        if self._array is None or self._pid != os.getpid():
+        if self._array is None:
             mapped = np.memmap(
                 self.path, mode="r", dtype=self.dtype, offset=self.offset, shape=self.shape
             )
             self._array = mapped.view(np.ndarray)  # plain ndarray: no memmap subclass overhead
-            self._pid = os.getpid()
         first = int(index[0])
         if len(index) == 1 or np.array_equal(index, np.arange(first, first + len(index))):
             return self._array[first : first + len(index)]  # a view: the caller's cast is the copy
@@ -107,10 +140,11 @@ class Bank:
                 "run `dpseg bank verify` and rebuild the bank"
             )
         size = path.stat().st_size
+        file = _ShardFile(path, shard["features_sha256"], self.root)
         out = {}
         for name, layout in shard["datasets"].items():
             shape, dtype, offset = layout["shape"], layout["dtype"], layout.get("offset")
-            nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+            nbytes = math.prod(shape) * np.dtype(dtype).itemsize
             if offset is not None and offset + nbytes > size:
                 raise BankError(
                     f"bank {self.root}: feature shard {shard['features']} is "
@@ -122,7 +156,7 @@ class Bank:
                     BankReadWarning,
                     stacklevel=3,
                 )
-            out[name] = _Dataset(path, name, shape, dtype, offset)
+            out[name] = _Dataset(file, name, shape, dtype, offset)
         return out
 
     def __len__(self) -> int:

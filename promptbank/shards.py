@@ -20,6 +20,7 @@ from PIL import Image
 
 from promptbank.errors import BankError
 from promptbank.format import publish
+from promptbank.safety import check_member
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,8 @@ def read_samples(path: str | Path) -> Iterator[ImageSample]:
     try:
         with tarfile.open(path, "r:") as tar:
             for member in tar:
-                if not member.isfile():
-                    continue
-                base = member.name.rsplit("/", 1)[-1]
-                stem, _, ext = base.partition(".")
+                check_member(member.name, member.isfile(), path)
+                stem, _, ext = member.name.partition(".")
                 if stem != key and current:
                     yield _sample(key, current, path)
                     current = {}
@@ -103,4 +102,10 @@ def read_samples(path: str | Path) -> Iterator[ImageSample]:
 def _sample(key: str, parts: dict, path: Path) -> ImageSample:
     if "png" not in parts or "json" not in parts:
         raise BankError(f"image shard {path}: sample {key} lacks png or json; rebuild the bank")
-    return ImageSample(key=key, png=parts["png"], meta=json.loads(parts["json"].decode("utf-8")))
+    try:
+        meta = json.loads(parts["json"].decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict):
+        raise BankError(f"image shard {path}: sample {key} has damaged JSON; rebuild the bank")
+    return ImageSample(key=key, png=parts["png"], meta=meta)

@@ -115,7 +115,7 @@ def _parse_line(line: str, where: str) -> list[str]:
             raise VocabularyError(f"{where}: name {n[:40]!r}... is over {MAX_NAME_CHARS} chars")
     seen: dict[str, str] = {}
     for n in names:  # drop repeated aliases within a line, keep order
-        seen.setdefault(n.lower(), n)
+        seen.setdefault(n.casefold(), n)
     return list(seen.values())
 
 
@@ -128,15 +128,15 @@ def _build(name: str, lines: list[str], *, source: str, disambiguate: bool) -> V
     for i, line in enumerate(lines):
         names = _parse_line(line, f"vocabulary {source!r} entry {i + 1}")
         key = names[0]
-        if key.lower() in index:
+        if key.casefold() in index:
             if not disambiguate:
-                first = index[key.lower()] + 1
+                first = index[key.casefold()] + 1
                 raise VocabularyError(
                     f"vocabulary {source!r}: class {key!r} on entry {i + 1} duplicates entry "
                     f"{first} (names are case-insensitive); merge them into one line of aliases"
                 )
             key = _disambiguate(names, index)
-        index[key.lower()] = i
+        index[key.casefold()] = i
         classes.append(key)
         aliases.append(names)
     return Vocabulary(name=name, classes=classes, aliases=aliases)
@@ -145,10 +145,10 @@ def _build(name: str, lines: list[str], *, source: str, disambiguate: bool) -> V
 def _disambiguate(names: list[str], taken: dict[str, int]) -> str:
     for alias in names[1:]:
         key = f"{names[0]} ({alias})"
-        if key.lower() not in taken:
+        if key.casefold() not in taken:
             return key
     n = 2
-    while f"{names[0]} ({n})".lower() in taken:
+    while f"{names[0]} ({n})".casefold() in taken:
         n += 1
     return f"{names[0]} ({n})"
 
@@ -176,7 +176,10 @@ def load_templates(spec: int | str | Path | list[str] | None = None) -> list[str
             raise VocabularyError(
                 f"template file {str(spec)!r} does not exist; give a count (e.g. 8) or a file path"
             )
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise VocabularyError(f"template file {path} is not UTF-8 text ({e.reason})") from None
         templates = [t.strip() for t in text.splitlines() if t.strip() and not t.startswith("#")]
         source = str(path)
     if not templates:

@@ -36,6 +36,7 @@ from promptbank.format import (
     write_feature_shard,
     write_json_atomic,
 )
+from promptbank.safety import CHECKSUM_KEY, check_marker, manifest_checksum
 from promptbank.shards import ImageSample, ImageShardWriter, encode_png, read_samples
 
 OURS = {".build", IMAGES_DIR, FEATURES_DIR, MANIFEST}  # what a bank directory may hold
@@ -58,6 +59,9 @@ class BuildDir:
         for sub in (self.root / IMAGES_DIR, self.root / FEATURES_DIR, self.done_dir):
             sub.mkdir(parents=True, exist_ok=True)
         plan_file = self.build / "plan.json"
+        for stale in self.build.glob(".plan.json.*.tmp"):  # a build killed while writing it
+            if not _alive(stale.name.split(".")[-2]):
+                stale.unlink(missing_ok=True)
         if not plan_file.is_file():
             write_json_atomic(plan_file, self.state)
 
@@ -109,7 +113,12 @@ class BuildDir:
         path = self.marker(index)
         if not path.is_file():
             return False
-        info = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            info = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return False  # a damaged marker: the shard is rebuilt
+        if not isinstance(info, dict) or not check_marker(info, shard_name(index)):
+            return False
         want = [self.state["classes"][i]["name"] for i in self.state["shards"][index]]
         files_ok = all((self.root / info[k]).is_file() for k in ("features", "images"))
         return info.get("classes") == want and files_ok
@@ -168,6 +177,7 @@ class BuildDir:
             "classes": classes,
             "shards": shards,
         }
+        manifest[CHECKSUM_KEY] = manifest_checksum(manifest)
         for stale in self.root.glob(f".{MANIFEST}.*.tmp"):  # left by a finaliser killed earlier
             stale.unlink(missing_ok=True)
         write_json_atomic(self.root / MANIFEST, manifest)
@@ -182,6 +192,7 @@ class ShardWriter:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bank-writer")
         self._pending: list[Future] = []
         self._tar: ImageShardWriter | None = None
+        self._failed = False  # after a failed task (a full disk) the queued ones are skipped
 
     def _submit(self, fn, *args) -> None:
         still = []
@@ -193,7 +204,19 @@ class ShardWriter:
         self._pending = still
         if len(self._pending) >= MAX_PENDING:
             self._pending.pop(0).result()
-        self._pending.append(self._pool.submit(fn, *args))
+        self._pending.append(self._pool.submit(self._run, fn, *args))
+
+    def _run(self, fn, *args) -> None:
+        if self._failed:
+            return
+        try:
+            fn(*args)
+        except BaseException:
+            self._failed = True
+            if self._tar is not None:  # the open tar's temporary file goes with the failure
+                self._tar.abort()
+                self._tar = None
+            raise
 
     def begin(self, index: int) -> None:
         self._submit(self._begin, index)
@@ -223,7 +246,7 @@ class ShardWriter:
         try:
             self.wait()
         finally:
-            self._pool.shutdown(wait=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             if self._tar is not None:
                 self._tar.abort()
                 self._tar = None
@@ -270,15 +293,32 @@ class ShardWriter:
         write_json_atomic(self.build.marker(index), marker)
 
 
+def _alive(pid: str) -> bool:
+    """Whether process `pid` (a decimal string) still runs; False for anything else."""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def copy_or_link(src: Path, dst: Path) -> None:
     """Hard-link `src` to `dst` (same file system) or copy it through a temporary name."""
     tmp = dst.with_name(f".{dst.name}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        os.link(src, tmp)
-    except OSError:
-        shutil.copyfile(src, tmp)
-    publish(tmp, dst)
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        publish(tmp, dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 __all__ = ["BuildDir", "ShardWriter", "POOLED_DATASETS", "copy_or_link"]

@@ -1,12 +1,14 @@
 """Model checkpoints: one safetensors file whose metadata holds the JSON config.
 
-The metadata key `dpseg` holds {"format", "version", "config", "encoder"}: the model settings and
-the identity of the frozen prompt encoder (banks must match it). Nothing is ever unpickled. The
-file is written to a temporary name and renamed into place.
+The metadata key `dpseg` holds {"format", "version", "config", "encoder", "extra", "sha256"}: the
+model settings, the identity of the frozen prompt encoder (banks must match it), and a sha256 over
+the rest of the header and every tensor, so a flipped byte is refused on load. Nothing is ever
+unpickled. The file is written to a temporary name and renamed into place.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -57,6 +59,7 @@ def save_model(model: DPSeg, path: str | Path, *, extra: dict | None = None) -> 
         "extra": extra or {},
     }
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    header["sha256"] = content_sha256(header, state)
     tmp = path.with_name(path.name + ".tmp")
     save_file(state, str(tmp), metadata={"dpseg": json.dumps(header, sort_keys=True)})
     os.replace(tmp, path)
@@ -86,7 +89,14 @@ def read_header(path: str | Path) -> dict:
             f"{path} is a safetensors file but not a dpseg model checkpoint "
             "(no 'dpseg' metadata); save models with segmodel.save_model"
         )
-    header = json.loads(meta["dpseg"])
+    try:
+        header = json.loads(meta["dpseg"])
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise CheckpointError(
+            f"model checkpoint {path} has a damaged header ({err}); re-save it or use a backup"
+        ) from None
+    if not isinstance(header, dict) or not isinstance(header.get("config"), dict):
+        raise CheckpointError(f"model checkpoint {path} has no model config; re-save it")
     if header.get("format") != FORMAT or header.get("version", 0) > VERSION:
         raise CheckpointError(
             f"{path} has format {header.get('format')} v{header.get('version')}"
@@ -98,8 +108,6 @@ def read_header(path: str | Path) -> dict:
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
     """Rebuild the model saved at `path` (a .safetensors file or a run folder holding
     model.safetensors) in eval mode on `device`."""
-    from safetensors.torch import load_file
-
     from promptbank.encoder import load_encoder
 
     path = model_file(path)
@@ -108,14 +116,52 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> DPSeg:
     skeleton = load_encoder(config.encoder, random_init=True)  # weights come from the file
     model = DPSeg(config, skeleton)
     model.encoder_identity = header["encoder"]
-    state = load_file(str(path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    state = load_state(path, header)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # tensor shapes of another model size or preset
+        first = str(err).strip().splitlines()[-1].strip()
+        raise CheckpointError(
+            f"{path}: its weights do not fit its config ({first}); it holds another model "
+            "(another preset or size): pass the checkpoint that matches, or re-save it"
+        ) from None
     if missing or unexpected:
         raise CheckpointError(
             f"{path} does not fit its own config: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}; it was written by another version"
         )
     return model.to(device).eval()
+
+
+def content_sha256(header: dict, state: dict[str, torch.Tensor]) -> str:
+    """sha256 over the header (minus this sum) and every tensor's name, dtype, shape and bytes."""
+    h = hashlib.sha256()
+    body = {k: v for k, v in header.items() if k != "sha256"}
+    h.update(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(state):
+        t = state[name].detach().contiguous().cpu()
+        h.update(f"|{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def load_state(path: str | Path, header: dict | None = None) -> dict[str, torch.Tensor]:
+    """The checkpoint's tensors, checked against its sha256 (CheckpointError when damaged)."""
+    from safetensors.torch import load_file
+
+    header = read_header(path) if header is None else header
+    try:
+        state = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for damaged files
+        raise CheckpointError(
+            f"model checkpoint {path} is damaged ({err}); re-save it or use a backup"
+        ) from None
+    if "sha256" in header and content_sha256(header, state) != header["sha256"]:
+        raise CheckpointError(
+            f"model checkpoint {path} does not match its sha256 (damaged or edited); "
+            "re-save it or use a backup"
+        )
+    return state
 
 
 def prompt_bank_for(checkpoint: str | Path, bank: str | Path | None) -> Path | None:

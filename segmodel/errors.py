@@ -1,13 +1,13 @@
 """Errors a user of `segmodel` can cause. Each message names the thing, the expectation and the fix."""
 
-from promptbank.errors import DpsegError
+from promptbank.errors import DpsegError, InputRefused
 
 
 class SegmodelError(DpsegError):
     """Base of the segmentation model's user-facing errors."""
 
 
-class ConfigError(SegmodelError):
+class ConfigError(SegmodelError, InputRefused):
     """A model setting that is unknown or out of range."""
 
 
@@ -23,5 +23,5 @@ class InputError(SegmodelError):
     """Images or labels of the wrong shape, type or range."""
 
 
-class CheckpointError(SegmodelError):
+class CheckpointError(SegmodelError, InputRefused):
     """A model checkpoint that is missing, damaged, or not a dpseg checkpoint."""

@@ -288,11 +288,9 @@ def format_summary(results: dict[str, Any]) -> str:
 
 
 def _pick_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
+    from promptbank.device import resolve_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return resolve_device(device)
 
 
 def is_main_process() -> bool:

@@ -216,8 +216,34 @@ def build_config(data: dict[str, Any], overrides: list[str] | tuple[str, ...] = 
         if bad:
             raise ConfigError(f"unknown settings {bad} in [{name}]; known: {sorted(known)}")
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+        for key, value in values.items():
+            _check_type(name, key, value, known[key].type)
         sections[name] = cls(**values)
     return TrainConfig(**sections)
+
+
+_EXAMPLES = {"int": "an integer, e.g. 100", "float": "a number, e.g. 1e-4",
+             "bool": "true or false", "str": 'a string, e.g. "runs/x"'}  # fmt: skip
+
+
+def _check_type(section: str, key: str, value: Any, annotation: str) -> None:
+    """ConfigError when `value` does not have the field's type (annotations are strings here)."""
+    kind = str(annotation).split("[", 1)[0]
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, int | float) and not isinstance(value, bool),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+        "dict": isinstance(value, dict),
+        "tuple": isinstance(value, tuple)
+        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value),
+    }.get(kind, True)
+    if not ok:
+        expected = _EXAMPLES.get(kind, f"a {kind}")
+        raise ConfigError(
+            f"training setting {section}.{key}={value!r} is invalid: expected {expected} "
+            f"(fix the config file or the --set value)"
+        )
 
 
 def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainConfig:
@@ -227,6 +253,6 @@ def load_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"training config {path} does not exist; see configs/*.toml")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"training config {path} is not valid TOML: {err}") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"training config {path} is not valid TOML: {err}") from None
     return build_config(data, overrides)

@@ -160,7 +160,10 @@ class _Run:
         from accelerate import Accelerator
         from accelerate.utils import DistributedDataParallelKwargs
 
+        from promptbank.device import resolve_device
+
         self.config, self.run, self.out = config, config.run, Path(config.run.out)
+        resolve_device(self.run.device)  # refuses `cuda` on a machine without one, in one line
         accelerated = torch.cuda.is_available() or torch.backends.mps.is_available()
         self.accel = Accelerator(
             mixed_precision=self.run.precision,
@@ -230,9 +233,9 @@ class _Run:
                                           split=e.split, **(e.options or d.options))  # fmt: skip
 
     def _restore(self, state: dict[str, Any]) -> None:
-        from safetensors.torch import load_file
+        from segmodel.checkpoint import load_state
 
-        self.model.load_state_dict(load_file(str(self.folder / "model.safetensors")))
+        self.model.load_state_dict(load_state(self.folder / "model.safetensors"))
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from promptbank.safety import check_member
 from promptbank.vocab import Vocabulary, load_vocabulary
 from segmodel.errors import SegmodelError
 
@@ -143,12 +144,14 @@ def bank_images(root: str | Path, classes: list[str], per_class: int) -> Iterato
     lookup = {c.lower(): i for i, c in enumerate(classes)}
     taken = [0] * len(classes)
     for shard in shards:
+        if shard.is_symlink():
+            raise AliasError(f"{shard} is a symbolic link (it could leave the bank); rebuild it")
         with tarfile.open(shard) as tar:
             samples: dict[str, dict[str, bytes]] = {}
             for member in tar.getmembers():
-                if member.isfile():
-                    key, _, ext = Path(member.name).name.partition(".")
-                    samples.setdefault(key, {})[ext.lower()] = tar.extractfile(member).read()
+                check_member(member.name, member.isfile(), shard)
+                key, _, ext = member.name.partition(".")
+                samples.setdefault(key, {})[ext.lower()] = tar.extractfile(member).read()
         for parts in samples.values():
             image = next((parts[e] for e in ("png", "jpg", "jpeg", "webp") if e in parts), None)
             meta = json.loads(parts.get("json", b"{}"))

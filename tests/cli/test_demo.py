@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from promptbank.format import bank_id
+
 DPSEG = Path(sys.executable).with_name("dpseg")
 ROWS = ("text_only", "dual_inference1", "dual_inference2", "vip_training_free", "vip_bank_seeded")
 
@@ -60,7 +62,11 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     # A bank from another recipe (an older world, say) is rebuilt, and the models with it.
     manifest = out / "bank" / "manifest.json"
     record = json.loads(manifest.read_text())
-    manifest.write_text(json.dumps({**record, "bank_id": "0123456789abcdef"}))
+    original = record["bank_id"]
+    record["recipe"]["seed"] += 1  # an honest older recipe: its id and checksum agree with it
+    record["bank_id"] = bank_id(record["recipe"])
+    record.pop("manifest_sha256")
+    manifest.write_text(json.dumps(record))
     third = _demo(out, "--steps", "3", "--seed", "5", "--set", "optim.weight_decay=0.001")
     assert third.returncode == 0, third.stderr
     log = (out / "dual" / "log.jsonl").read_text().splitlines()
@@ -68,5 +74,5 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     config = (out / "dual" / "config.toml").read_text()
     assert "seed = 5" in config and "weight_decay = 0.001" in config
     assert "another recipe" in third.stderr and "trained with the old bank" in third.stderr
-    assert json.loads(manifest.read_text())["bank_id"] == record["bank_id"]
+    assert json.loads(manifest.read_text())["bank_id"] == original
     assert "reusing the trained model" not in third.stderr

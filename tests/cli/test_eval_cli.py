@@ -157,7 +157,7 @@ def test_eval_checkpoint_mode_names_missing_options(tiny_checkpoint_and_bank, tm
     assert proc.returncode == 1 and "needs --dataset besides --checkpoint" in proc.stderr
     checkpoint, _ = tiny_checkpoint_and_bank  # dual, records no bank: one needs to be given
     proc = _run("--checkpoint", str(checkpoint), "--dataset", "shapes", "--out", str(tmp_path))
-    assert proc.returncode == 1 and proc.stderr.strip() == (
+    assert proc.returncode == 2 and proc.stderr.strip() == (
         f"dpseg: error: --bank is missing and checkpoint {checkpoint} records no bank that "
         "exists (none); pass --bank DIR built with the model's encoder"
     )

@@ -31,7 +31,7 @@ def test_eval_vip_on_shapes_applies_flags(run_dpseg, tmp_path):
 def test_eval_vip_bad_setting_is_one_line(run_dpseg, tmp_path):
     result = run_dpseg("eval", "--method", "vip", "--dataset", "shapes", "--vip-tau", "-1",
                        "--out", tmp_path / "x")  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "dpseg: error: VIP setting tau=-1.0: expected > 0"
     ]

@@ -111,7 +111,7 @@ def test_dual_model_trained_without_a_bank_needs_none(setup, tmp_path):
 def test_dual_checkpoint_without_a_usable_bank_is_one_line(setup, tmp_path):
     proc = _segment(setup["image"], "--checkpoint", setup["dual"], "--classes", "sky, grass",
                     "--out", tmp_path / "out")  # fmt: skip
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     gone = setup["root"] / "gone"
     assert proc.stderr.strip() == (
         f"dpseg: error: --bank is missing and checkpoint {setup['dual']} records no bank that "

@@ -41,10 +41,10 @@ def test_train_writes_model_log_and_checkpoints(tmp_path):
 
 def test_train_errors_are_one_line(tmp_path):
     proc = _train("--set", "run.stepz=3")
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "unknown settings ['stepz'] in [run]" in proc.stderr
     proc = _train("--set", f"run.out={tmp_path}/none", "--resume")
-    assert proc.returncode == 1 and "no checkpoint in" in proc.stderr
+    assert proc.returncode == 2 and "no checkpoint in" in proc.stderr
 
 
 @pytest.mark.slow

@@ -83,10 +83,10 @@ def test_dry_run_generates_nothing_and_bad_input_is_one_line(tmp_path):
     vocab = tmp_path / "dup.txt"
     vocab.write_text("cat\nCat\n")
     bad = dpseg("bank", "build", vocab, "--out", tmp_path / "x")
-    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
     assert "duplicates entry 1" in bad.stderr and not (tmp_path / "x").exists()
     bad = dpseg("bank", "build", "shapes", "--out", tmp_path / "x", "--templates", "0")
-    assert bad.returncode == 1 and "expected a count from 1 to 80" in bad.stderr
+    assert bad.returncode == 2 and "expected a count from 1 to 80" in bad.stderr
 
 
 def test_every_command_has_an_example_in_its_help():
