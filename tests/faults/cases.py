@@ -417,7 +417,7 @@ def bad_input_cases(scratch: Path, checkpoint: Path, image: Path, bank: Path) ->
     f = _files(scratch / "in")
     ck = _checkpoints(scratch / "in", checkpoint)
     build = ["bank", "build"]
-    small = ["--generator", "procedural", "--templates", "1", "--quiet"]
+    small = ["--generator", "procedural", "--encoder", "tiny", "--templates", "1", "--quiet"]
     table: list[tuple[str, list, list[str]]] = [
         ("vocab NUL", [*build, f["nul.txt"], *small], ["control characters"]),
         ("vocab CR/LF", [*build, f["crlf.json"], *small], ["control characters"]),
@@ -533,7 +533,7 @@ def _names_stay_data(f: dict[str, Path], scratch: Path) -> str:
     work.mkdir()
     out = work / "out"
     plan = dpseg("bank", "build", f["paths.txt"], "--out", out, "--generator", "procedural",
-                 "--templates", "1", "--dry-run", cwd=work)  # fmt: skip
+                 "--encoder", "tiny", "--templates", "1", "--dry-run", cwd=work)  # fmt: skip
     if plan.code != 0 or "4 classes" not in plan.stdout:
         return f"dry run failed: {plan.stderr.strip()[:200]}"
     from promptbank.vocab import load_vocabulary

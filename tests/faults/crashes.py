@@ -21,8 +21,8 @@ from pathlib import Path
 from tests.faults.cases import Case
 from tests.promptbank.bank_helpers import SUBPROCESS_ENV, bank_digest
 
-RECIPE = ["--generator", "procedural", "--templates", "2", "-k", "2", "--classes-per-shard", "1",
-          "--resolution", "64", "--quiet"]  # fmt: skip
+RECIPE = ["--generator", "procedural", "--encoder", "tiny", "--templates", "2", "-k", "2",
+          "--classes-per-shard", "1", "--resolution", "64", "--quiet"]  # fmt: skip
 SHARDS, IMAGES_PER_SHARD = 13, 4  # the shapes vocabulary, one class per shard, 2 x 2 images
 SYSCALLS = {"fsync": {74, 75}}
 TMP = {"tar": "images/.*.tar.tmp", "hdf5": "features/.*.h5.tmp",

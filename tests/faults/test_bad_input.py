@@ -49,6 +49,8 @@ def test_the_traceback_only_with_dpseg_debug(tmp_path):
         str(tmp_path / "o"),
         "--generator",
         "procedural",
+        "--encoder",
+        "tiny",
     ]
     loud = subprocess.run(args, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "DPSEG_DEBUG": "1"})  # fmt: skip

@@ -80,6 +80,9 @@ def test_refinement_replaces_only_detected_classes(source):
     with torch.no_grad():
         features = model.encode(image[None])
         refined, detected = refine_prompts(
+            RefineSettings(source=source, replaces="all"), prompts, image, probs, encoder, features
+        )
+        pooled_only, _ = refine_prompts(
             RefineSettings(source=source), prompts, image, probs, encoder, features
         )
     assert detected == [0, 2]
@@ -88,6 +91,9 @@ def test_refinement_replaces_only_detected_classes(source):
         assert torch.equal(old[1], new[1])  # undetected class keeps the bank's prompts
         assert not torch.equal(old[0], new[0]) and not torch.equal(old[2], new[2])
         assert torch.equal(new[0, 0], new[0, 1])  # one crop replaces every template
+        # the default refines the dual prompt only: the decoder keeps the bank's prototypes
+        kept = getattr(pooled_only, name)
+        assert torch.equal(kept[0], new[0]) if name == "visual" else torch.equal(kept, old)
     assert torch.equal(refined.text, prompts.text)
 
 
