@@ -39,6 +39,6 @@ def resolve_device(device: str | None) -> str:
             )
     if kind == "mps" and not torch.backends.mps.is_available():
         raise DeviceError(f"--device {device}: MPS is not available here; use --device cpu")
-    if kind == "cpu" and index is not None:
-        raise DeviceError(f"--device {device}: write cpu without an index")
+    if kind == "cpu":
+        return "cpu"  # torch's cpu:N is the one CPU (accelerate names it cpu:0 under torchrun)
     return name
