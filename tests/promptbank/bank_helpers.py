@@ -8,6 +8,9 @@ from pathlib import Path
 # One torch thread per test process: on a shared, loaded machine two OpenMP threads per process
 # made the tiny encoder 30x slower (spin-waiting); subprocesses get OMP_NUM_THREADS=1 likewise.
 SUBPROCESS_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# `dpseg bank build` flags of a small build without weights (the default recipe needs SD 1.5)
+TINY_BUILD = ["--generator", "procedural", "--encoder", "tiny", "--resolution", "64",
+              "--steps", "2"]  # fmt: skip
 
 
 def one_thread() -> None:

@@ -7,7 +7,7 @@ import sys
 
 from PIL import Image
 
-from tests.promptbank.bank_helpers import SUBPROCESS_ENV
+from tests.promptbank.bank_helpers import SUBPROCESS_ENV, TINY_BUILD
 
 
 def dpseg(*args: str) -> subprocess.CompletedProcess:
@@ -63,14 +63,7 @@ def test_dry_run_generates_nothing_and_bad_input_is_one_line(tmp_path):
         "ade150",
         "--out",
         out,
-        "--generator",
-        "procedural",
-        "--encoder",
-        "tiny",
-        "--resolution",
-        "64",
-        "--steps",
-        "2",
+        *TINY_BUILD,
         "--templates",
         "8",
         "--dry-run",

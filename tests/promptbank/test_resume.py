@@ -13,19 +13,12 @@ import h5py
 
 from promptbank.build import plan_build, run_build
 from promptbank.verify import verify_bank
-from tests.promptbank.bank_helpers import SUBPROCESS_ENV, bank_digest, one_thread
+from tests.promptbank.bank_helpers import SUBPROCESS_ENV, TINY_BUILD, bank_digest, one_thread
 
 VENV_BIN = Path(sys.executable).parent
 # Slow enough to be killed mid-way: 13 shards of one class, 8 templates x 2 images each.
 RESUME_ARGS = [
-    "--generator",
-    "procedural",
-    "--encoder",
-    "tiny",
-    "--resolution",
-    "64",
-    "--steps",
-    "2",
+    *TINY_BUILD,
     "--device",
     "cpu",
     "--templates",
@@ -96,14 +89,7 @@ def test_kill_9_then_resume_equals_an_uninterrupted_build(tmp_path):
 def test_torchrun_two_processes_equal_one(shapes_bank, tmp_path):
     out = tmp_path / "two"
     args = [
-        "--generator",
-        "procedural",
-        "--encoder",
-        "tiny",
-        "--resolution",
-        "64",
-        "--steps",
-        "2",
+        *TINY_BUILD,
         "--device",
         "cpu",
         "--templates",
