@@ -18,6 +18,8 @@ from promptbank.errors import DpsegError
 class EvalUsageError(DpsegError):
     """`dpseg eval` options that do not form one of its two modes."""
 
+    exit_code = 2  # a usage error, like a bad flag
+
 
 def _evaluate(
     out: Path = typer.Option(..., "--out", help="Output folder for results.json and results.md."),

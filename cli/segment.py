@@ -28,6 +28,8 @@ MAX_SIDE = 2048  # the model's copy of a larger photo has this long side (segmod
 class SegmentUsageError(DpsegError):
     """`dpseg segment` options that do not fit together."""
 
+    exit_code = 2  # a usage error, like a bad flag
+
 
 def _segment(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, TIFF, WebP, ...)."),

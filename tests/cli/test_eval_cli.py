@@ -95,12 +95,12 @@ def test_eval_reports_unpaired_and_mismatched_files_in_one_line(scored):
     proc = _run("--pred", str(scored / "nowhere"), *args)
     assert proc.returncode == 1 and "prediction folder not found" in proc.stderr
     proc = _run("--pred", str(scored / "pred"), "--gt", str(scored / "gt"), "--out", "x")
-    assert proc.returncode == 1 and "--classes" in proc.stderr
+    assert proc.returncode == 2 and "--classes" in proc.stderr  # a usage error
 
 
 def test_eval_without_a_mode_explains_both(tmp_path):
     proc = _run("--out", str(tmp_path))
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "--pred DIR --gt DIR --classes FILE, or --checkpoint" in proc.stderr
 
 
@@ -154,7 +154,7 @@ def test_eval_checkpoint_mode_on_the_shapes_world(tiny_checkpoint_and_bank, tmp_
 
 def test_eval_checkpoint_mode_names_missing_options(tiny_checkpoint_and_bank, tmp_path):
     proc = _run("--checkpoint", str(tmp_path / "x.safetensors"), "--out", str(tmp_path))
-    assert proc.returncode == 1 and "needs --dataset besides --checkpoint" in proc.stderr
+    assert proc.returncode == 2 and "needs --dataset besides --checkpoint" in proc.stderr
     checkpoint, _ = tiny_checkpoint_and_bank  # dual, records no bank: one needs to be given
     proc = _run("--checkpoint", str(checkpoint), "--dataset", "shapes", "--out", str(tmp_path))
     assert proc.returncode == 2 and proc.stderr.strip() == (

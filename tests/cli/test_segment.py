@@ -188,7 +188,7 @@ def test_checkpoint_may_be_the_run_folder(model_and_bank, images, tmp_path):
 
 def test_missing_checkpoint_is_one_line(images, tmp_path):
     proc = _segment(images["good"], "--classes", "sky", "--out", tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a usage error
     assert proc.stderr.strip() == (
         "dpseg: error: --checkpoint is missing: pass a model from `dpseg train` "
         "(or use --method vip)"
