@@ -25,6 +25,7 @@ from typing import Any
 
 from cli.ablation.catalog import Ablation, BankRecipe, Row
 from cli.demo_steps import DemoSettings
+from promptbank.errors import DpsegError
 
 WORLD_SEED = 0  # banks and VIP do not depend on the training seed
 
@@ -43,13 +44,27 @@ class Job:
     def trained(self) -> bool:
         return self.rows[0].trained
 
-    def steps_done(self) -> int:
-        """Training steps in this job's log so far (0 before the first log line)."""
+    def resume_step(self) -> int:
+        """The step an interrupted run of this job resumes from: its latest checkpoint's (0 if none)."""
+        from segmodel.training.state import latest_checkpoint
+
+        try:
+            folder = latest_checkpoint(self.folder) if self.trained else None
+        except DpsegError:  # a broken pointer: the run starts over
+            return 0
+        return int(folder.name.rsplit("-", 1)[-1]) if folder is not None else 0
+
+    def last_logged_step(self, since: float) -> int | None:
+        """The last training step this job logged at or after time `since` (None: none yet)."""
         log = self.folder / "log.jsonl"
         if not self.trained or not log.is_file():
-            return 0
-        lines = log.read_text(encoding="utf-8").strip().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else 0
+            return None
+        last = None
+        for line in log.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if record.get("time", 0) >= since:
+                last = int(record["step"])
+        return last
 
 
 def row_settings(base: DemoSettings, row: Row, seed: int) -> DemoSettings:
@@ -216,8 +231,10 @@ def run_jobs(
 
     threads = max(1, (os.cpu_count() or 1) // max(1, workers))
     todo = [j for j in jobs if j.trained and not (j.folder / "model.safetensors").is_file()]
-    counted = {j.folder: j.steps_done() for j in todo}  # steps an interrupted run already did
-    total = sum(j.settings.steps - counted[j.folder] for j in todo)
+    begun = time.time()  # log records from before are an interrupted run's
+    resumed = {j.folder: j.resume_step() for j in todo}  # where an interrupted run picks up
+    counted = dict.fromkeys(resumed, 0)  # steps of each job done by this run so far
+    total = sum(j.settings.steps - resumed[j.folder] for j in todo)
     bar = Progress(total, what="steps") if progress and total else None
     results: dict[tuple[str, int], dict] = {}
     start = time.perf_counter()
@@ -228,9 +245,11 @@ def run_jobs(
             done, _ = wait(running, timeout=5, return_when=FIRST_COMPLETED)
             if bar:
                 for job in todo:
-                    now = job.steps_done()  # lower than before when a job starts over
-                    bar.update(max(0, now - counted[job.folder]))
-                    counted[job.folder] = now
+                    last = job.last_logged_step(begun)
+                    done_here = max(0, (last or 0) - resumed[job.folder])
+                    if done_here > counted[job.folder]:  # a job that starts over is not recounted
+                        bar.update(done_here - counted[job.folder])
+                        counted[job.folder] = done_here
             for future in done:
                 job = running.pop(future)
                 figures = future.result()  # a failed job stops the ablation with its error

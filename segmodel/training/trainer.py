@@ -148,6 +148,15 @@ class _Logger:
                 if key != "step" and isinstance(value, float | int):
                     self.tb.add_scalar(f"train/{key}", value, record["step"])
 
+    def forget_after(self, step: int) -> None:
+        """Drop the records past `step`: a resumed run redoes those steps and logs them again."""
+        if not self.enabled or not self.path.is_file():
+            return
+        lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= step]
+        if len(kept) != len(lines):
+            ckpt.atomic_write_text(self.path, "".join(kept))
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
@@ -336,6 +345,7 @@ def train(
         out.mkdir(parents=True, exist_ok=True)
         ckpt.atomic_write_text(out / "config.toml", config.to_toml())
     logger = _Logger(out, r.main, run.tensorboard)
+    logger.forget_after(r.start)
     last = run.steps if stop_at is None else min(stop_at, run.steps)
     bar = Progress(last - r.start, what="steps") if progress and r.main else None
     result = TrainResult(out=out, model_path=None, steps_done=r.start, main=r.main)

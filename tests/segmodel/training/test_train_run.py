@@ -71,6 +71,19 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert [x for x in whole.losses if x[0] > 4] == rest.losses
 
 
+def test_resume_after_a_kill_between_checkpoints_logs_each_step_once(tmp_path):
+    whole = train(_config(tmp_path, "whole"), progress=False)
+    train(_config(tmp_path, "split"), progress=False, stop_at=4)
+    log = tmp_path / "split" / "log.jsonl"
+    whole_lines = (tmp_path / "whole" / "log.jsonl").read_text().splitlines(keepends=True)
+    with log.open("a") as f:  # what a run killed at step 6 wrote past its checkpoint at step 4
+        f.writelines(whole_lines[4:6])
+    train(_config(tmp_path, "split"), resume=True, progress=False)
+    records = [json.loads(x) for x in log.read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 9))
+    assert [r["loss"] for r in records] == [loss for _, loss in whole.losses]
+
+
 def test_resume_without_checkpoint_is_an_error(tmp_path):
     with pytest.raises(CheckpointError, match="no checkpoint in"):
         train(_config(tmp_path, "none"), resume=True, progress=False)
