@@ -17,6 +17,7 @@ from torch import nn
 from promptbank.encoder import ClipEncoder
 from segmodel.config import DPSegConfig
 from segmodel.errors import InputError, PromptError
+from segmodel.model.blocks import class_storage
 from segmodel.model.cost_volume import (
     CostEmbedding,
     UpsampledCost,
@@ -25,7 +26,7 @@ from segmodel.model.cost_volume import (
     prompt_cost,
     template_groups,
 )
-from segmodel.model.decoder import DecoderStage
+from segmodel.model.decoder import DecoderStage, class_spans
 from segmodel.model.heads import ClassHead, scatter_classes, top_k_union
 from segmodel.model.image_encoder import ImageEncoder, ImageFeatures
 from segmodel.prompts import PromptSet, canonical_identity, check_encoder
@@ -145,8 +146,7 @@ class DPSeg(nn.Module):
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
         ready = self._prepare(prompts.to(features.dense.device))
         num_classes = prompts.num_classes
-        cost = prompt_cost(cfg, features.dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
-        x = self.embed(cost)  # (B, C, d_F, h, w)
+        cost, x = self._embed(features.dense, ready, chunk)  # cost (B, C, Tc, h, w) or None
         guides = (features.s16.detach(), features.s8.detach(), features.s4.detach())
         active: torch.Tensor | None = None  # positions of kept classes; None = all
         aux = []
@@ -186,8 +186,27 @@ class DPSeg(nn.Module):
             groups = self.template_groups.to(prompts.device)  # (P, T)
             for stride in STAGE_STRIDES:
                 feats = prompts.stage(stride) * mask  # (C, T, D_s); zero without visual prompt
-                prototypes[stride] = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+                grouped = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+                prototypes[stride] = normalise(grouped)  # once per decode, not per chunk
         return _Prompts(prompts.text, visual, prototypes)
+
+    def _embed(
+        self, dense: torch.Tensor, ready: _Prompts, chunk: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """dense (B, D, h, w) -> (cost (B, C, Tc, h, w) if a stage upsamples it, else None;
+        embedded cost (B, C, d_F, h, w)). At inference the cost volume is made and embedded
+        chunk by chunk, so only the embedding is ever held for every class."""
+        cfg = self.config
+        keep_cost = "upsample" in cfg.visual_cost
+        spans = class_spans(len(ready.text), chunk)
+        if keep_cost or torch.is_grad_enabled() or len(spans) == 1:
+            cost = prompt_cost(cfg, dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
+            return (cost if keep_cost else None), self.embed(cost)
+        b, _, h, w = dense.shape
+        x = class_storage(b, len(ready.text), cfg.cost_embed_dim, h, w, like=dense)
+        for s in spans:
+            x[:, s] = self.embed(prompt_cost(cfg, dense, ready.text[s], ready.visual[s]))
+        return None, x
 
     def _side_cost(
         self,
