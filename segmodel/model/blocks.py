@@ -33,6 +33,18 @@ def class_storage(b: int, c: int, d: int, h: int, w: int, like: torch.Tensor) ->
     return like.new_empty(b, c, h, w, d).permute(0, 1, 4, 2, 3)
 
 
+def cat_channels(parts: list[torch.Tensor]) -> torch.Tensor:
+    """[(N, ch_i, h, w)] -> (N, sum ch_i, h, w) channels_last, by copies into one buffer (4x
+    faster than torch.cat on channels_last maps on CPU)."""
+    n, _, h, w = parts[0].shape
+    out = parts[0].new_empty(n, h, w, sum(p.shape[1] for p in parts))  # (N, h, w, sum ch_i)
+    start = 0
+    for part in parts:
+        out[..., start : start + part.shape[1]] = part.permute(0, 2, 3, 1)
+        start += part.shape[1]
+    return out.permute(0, 3, 1, 2)
+
+
 class HDConvBlock(nn.Module):
     """x + gamma * MLP(LN(sum_d conv3x3_d(x))) on (N, ch, h, w)."""
 
@@ -85,7 +97,7 @@ class AttentionSummary:
 
 def feature_map(x: torch.Tensor) -> torch.Tensor:
     """Positive feature map of linear attention: elu(x) + 1."""
-    return F.elu(x) + 1.0
+    return F.elu(x).add_(1.0)
 
 
 def _summary(k: torch.Tensor, v: torch.Tensor) -> AttentionSummary:
@@ -109,7 +121,7 @@ class ClassAttention(nn.Module):
         self.norm2 = nn.LayerNorm(channels)
         self.mlp = nn.Sequential(
             nn.Linear(channels, mlp_ratio * channels),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # on the Linear's output: no fresh buffer
             nn.Linear(mlp_ratio * channels, channels),
         )
 
@@ -121,16 +133,23 @@ class ClassAttention(nn.Module):
             flat = F.avg_pool2d(flat, pool, ceil_mode=True)  # (B*c, ch, h/p, w/p)
         return flat.permute(0, 2, 3, 1).reshape(b, c, -1, d)
 
-    def _qkv(self, tokens: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """tokens (B, c, L, ch) -> phi(q), phi(k), v, each (B, c, L, heads, dh)."""
-        q, k, v = self.qkv(self.norm1(tokens)).chunk(3, dim=-1)
-        q, k, v = (t.unflatten(-1, (self.heads, -1)) for t in (q, k, v))
-        return feature_map(q), feature_map(k), v
+    def _project(self, normed: torch.Tensor, part: slice) -> torch.Tensor:
+        """normed tokens (B, c, L, ch) -> rows `part` of the qkv projection, (B, c, L, heads, dh)
+        (contiguous: q alone, or k and v, are computed only where they are used)."""
+        weight, bias = self.qkv.weight[part], self.qkv.bias[part]  # (n*ch, ch), (n*ch,)
+        return F.linear(normed, weight, bias).unflatten(
+            -1, (-1, self.heads, weight.shape[1] // self.heads)
+        )
+
+    def _kv(self, normed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """normed tokens (B, c, L, ch) -> phi(k), v, each (B, c, L, heads, dh)."""
+        ch = normed.shape[-1]
+        kv = self._project(normed, slice(ch, 3 * ch))  # (B, c, L, 2, heads, dh)
+        return feature_map(kv[..., 0, :, :]), kv[..., 1, :, :]
 
     def summarize(self, x: torch.Tensor, pool: int) -> AttentionSummary:
         """Pass one over a chunk of classes x (B, c, ch, h, w); summaries add over chunks."""
-        _, k, v = self._qkv(self._tokens(x, pool))
-        return _summary(k, v)
+        return _summary(*self._kv(self.norm1(self._tokens(x, pool))))
 
     def forward(
         self, x: torch.Tensor, pool: int, summary: AttentionSummary | None = None
@@ -138,9 +157,11 @@ class ClassAttention(nn.Module):
         """x (B, c, ch, h, w) -> same shape (channels_last per class); `summary` must cover every
         class (None: x's own)."""
         tokens = self._tokens(x, pool)  # (B, c, L, ch)
-        q, k, v = self._qkv(tokens)
-        if summary is None:
-            summary = _summary(k, v)
+        normed = self.norm1(tokens)
+        ch = tokens.shape[-1]
+        q = feature_map(self._project(normed, slice(0, ch))[..., 0, :, :])  # (B, c, L, heads, dh)
+        if summary is None:  # one chunk: its own sums
+            summary = _summary(*self._kv(normed))
         num = torch.einsum("bclne,blnef->bclnf", q, summary.kv)  # (B, c, L, heads, dh)
         den = torch.einsum("bclne,blne->bcln", q, summary.k)  # (B, c, L, heads)
         out = (num / (den[..., None] + 1e-6)).flatten(-2)  # (B, c, L, ch)
@@ -163,8 +184,8 @@ class DoubleConv(nn.Sequential):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
             nn.GroupNorm(groups, out_channels),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False),
             nn.GroupNorm(groups, out_channels),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
         )

@@ -22,6 +22,7 @@ from segmodel.model.blocks import (
     ClassAttention,
     DoubleConv,
     HDConvBlock,
+    cat_channels,
     class_storage,
     per_class,
 )
@@ -91,7 +92,7 @@ class DecoderStage(nn.Module):
         weight = self.fuse[0].weight  # (out, up + g + side, 3, 3)
         own = weight[:, : up.shape[1]]
         if side is not None:  # concat of the per-class inputs, channels_last
-            up = torch.cat([up, per_class(side)], dim=1)  # (B*c, up + s, 2h, 2w)
+            up = cat_channels([up, per_class(side)])  # (B*c, up + s, 2h, 2w)
             own = torch.cat([own, weight[:, weight.shape[1] - side.shape[2] :]], dim=1)
         y = F.conv2d(up, own, padding=1).unflatten(0, (b, -1))  # (B, c, out, 2h, 2w)
         y.add_(guide[:, None])  # + the guidance share, broadcast over classes
