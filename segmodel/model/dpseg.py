@@ -139,10 +139,16 @@ class DPSeg(nn.Module):
         topk: int | None = None,
         chunk: int | None = None,
     ) -> DPSegOutput:
-        """Cost volume, decoder and heads from precomputed image features (see `forward`)."""
+        """Cost volume, decoder and heads from precomputed image features (see `forward`).
+
+        With early rejection each image keeps its own classes (a batch of B images decodes as B
+        calls of one image): an image's output does not depend on the images beside it, and the
+        union over a batch, which keeps far more classes, is never decoded."""
         cfg = self.config
         topk = cfg.topk if topk is None else (topk or None)
         chunk = cfg.class_chunk if chunk is None else chunk
+        if topk is not None and features.dense.shape[0] > 1:
+            return self._decode_each_image(features, prompts, topk=topk, chunk=chunk)
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
         ready = self._prepare(prompts.to(features.dense.device))
         num_classes = prompts.num_classes
@@ -155,8 +161,8 @@ class DPSeg(nn.Module):
             aux.append(scatter_classes(aux_logits, active, num_classes, cfg.reject_logit))
             if topk is not None:
                 keep = top_k_union(aux_logits, topk)  # (C'',) positions into C'
-                if len(keep) < x.shape[1]:
-                    x = x[:, keep]
+                if len(keep) < x.shape[1]:  # gather the kept classes only, channels_last
+                    x = x.permute(0, 1, 3, 4, 2)[:, keep].permute(0, 1, 4, 2, 3)
                     active = keep if active is None else active[keep]
             side = self._side_cost(j, guides[j], cost, ready, active)
             x = stage(
@@ -166,6 +172,23 @@ class DPSeg(nn.Module):
         return DPSegOutput(logits=logits, aux=aux, kept=active)
 
     # --- steps ----------------------------------------------------------------------------------
+    def _decode_each_image(
+        self, features: ImageFeatures, prompts: PromptSet, *, topk: int, chunk: int
+    ) -> DPSegOutput:
+        """Early rejection per image: B one-image decodes, outputs stacked; `kept` is the union."""
+        outs = [
+            self.decode(features.select(slice(b, b + 1)), prompts, topk=topk, chunk=chunk)
+            for b in range(features.dense.shape[0])
+        ]
+        kept = None
+        if all(o.kept is not None for o in outs):
+            kept = torch.unique(torch.cat([o.kept for o in outs]))  # sorted union
+        return DPSegOutput(
+            logits=torch.cat([o.logits for o in outs]),
+            aux=[torch.cat(level) for level in zip(*(o.aux for o in outs))],
+            kept=kept,
+        )
+
     def _prepare(self, prompts: PromptSet) -> _Prompts:
         """Check the prompts against the model; group visual features into prototypes."""
         cfg = self.config
