@@ -37,6 +37,15 @@ def class_spans(num_classes: int, chunk: int) -> list[slice]:
     return [slice(i, min(i + chunk, num_classes)) for i in range(0, num_classes, chunk)]
 
 
+def stage_chunk(chunk: int, pixels: int, limit: int) -> int:
+    """Classes per chunk at a stage with `pixels` output pixels: at most `chunk` (0 = all) and at
+    most `limit` class-pixels (0 = no bound), at least one class."""
+    if limit <= 0:
+        return chunk
+    bound = max(1, limit // pixels)
+    return bound if chunk <= 0 else min(chunk, bound)
+
+
 class DecoderStage(nn.Module):
     """(B, C, in, h, w) -> (B, C, out, 2h, 2w), or head logits (B, C, 2h, 2w) if a head is given."""
 

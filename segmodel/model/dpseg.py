@@ -26,7 +26,7 @@ from segmodel.model.cost_volume import (
     prompt_cost,
     template_groups,
 )
-from segmodel.model.decoder import DecoderStage, class_spans
+from segmodel.model.decoder import DecoderStage, class_spans, stage_chunk
 from segmodel.model.heads import ClassHead, scatter_classes, top_k_union
 from segmodel.model.image_encoder import ImageEncoder, ImageFeatures
 from segmodel.prompts import PromptSet, canonical_identity, check_encoder
@@ -107,6 +107,15 @@ class DPSeg(nn.Module):
         own = {id(p) for p in self.image_encoder.parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
 
+    def compile_decoder(self, **options) -> DPSeg:
+        """torch.compile the decoder stages' per-chunk blocks (HD conv, class attention, fuse) in
+        place; off unless called (`dpseg segment --compile`). Dynamic shapes, so chunk sizes and
+        vocabularies do not recompile. See docs/performance.md for what it buys on CPU and GPU."""
+        for stage in self.stages:
+            for part in (stage.spatial, stage.attention, stage.fuse):
+                part.compile(**{"dynamic": True, **options})
+        return self
+
     # --- forward ------------------------------------------------------------------------------
     def forward(
         self,
@@ -118,7 +127,8 @@ class DPSeg(nn.Module):
     ) -> DPSegOutput:
         """images (B, 3, H, W) normalised, H and W multiples of 32 -> DPSegOutput for the classes
         of `prompts`. topk: early rejection k (None = config.topk, 0 = off); chunk: classes
-        decoded at once (None = config.class_chunk, 0 = all)."""
+        decoded at once (None = config.class_chunk, 0 = all; otherwise finer stages
+        take fewer, config.chunk_pixels)."""
         return self.decode(self.encode(images), prompts, topk=topk, chunk=chunk)
 
     def encode(self, images: torch.Tensor) -> ImageFeatures:
@@ -165,9 +175,9 @@ class DPSeg(nn.Module):
                     x = x.permute(0, 1, 3, 4, 2)[:, keep].permute(0, 1, 4, 2, 3)
                     active = keep if active is None else active[keep]
             side = self._side_cost(j, guides[j], cost, ready, active)
-            x = stage(
-                x, guides[j], side, pool=pool, chunk=chunk, head=self.head if j == 2 else None
-            )
+            pixels = guides[j].shape[-2] * guides[j].shape[-1]  # the stage's output pixels
+            part = stage_chunk(chunk, pixels, cfg.chunk_pixels if chunk else 0)
+            x = stage(x, guides[j], side, pool=pool, chunk=part, head=self.head if j == 2 else None)
         logits = scatter_classes(x, active, num_classes, cfg.reject_logit)  # (B, C, S/4, S/4)
         return DPSegOutput(logits=logits, aux=aux, kept=active)
 

@@ -152,3 +152,22 @@ def test_rejection_decodes_each_image_as_if_alone():
         assert batch.kept is None
     else:
         assert torch.equal(batch.kept, torch.unique(torch.cat(kept)))
+
+
+def test_pixel_bounded_chunks_equal_one_chunk():
+    model = tiny_model(chunk_pixels=300).eval()  # stage 3 (32 x 32 out) takes one class at a time
+    images, prompts = random_images(1), random_prompts(5)
+    with torch.no_grad():
+        whole = model(images, prompts, chunk=0).logits
+        bounded = model(images, prompts, chunk=4).logits
+    torch.testing.assert_close(bounded, whole, **CLOSE)
+
+
+@pytest.mark.slow
+def test_compiled_decoder_gives_the_same_logits():
+    model = tiny_model().eval()
+    images, prompts = random_images(1), random_prompts(5)
+    with torch.no_grad():
+        plain = model(images, prompts).logits
+        compiled = model.compile_decoder()(images, prompts).logits
+    torch.testing.assert_close(compiled, plain, **CLOSE)
