@@ -44,7 +44,6 @@ def worker(preset: str, config: str, classes: int, size: int, repeats: int, chun
     import gc
 
     import torch
-
     from decoder_setup import SED_LIKE, decoder_setup
 
     torch.set_num_threads(1)
