@@ -157,7 +157,8 @@ class DPSeg(nn.Module):
         cfg = self.config
         topk = cfg.topk if topk is None else (topk or None)
         chunk = cfg.class_chunk if chunk is None else chunk
-        if topk is not None and features.dense.shape[0] > 1:
+        rejects = topk is not None and topk < prompts.num_classes  # k >= C keeps every class
+        if rejects and features.dense.shape[0] > 1:
             return self._decode_each_image(features, prompts, topk=topk, chunk=chunk)
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
         ready = self._prepare(prompts.to(features.dense.device))
