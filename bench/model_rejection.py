@@ -124,6 +124,9 @@ def worker(args, classes: int, topk: int, chunk: int) -> dict:
         h.remove()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     final = len(out.kept) if out.kept is not None else classes
+    # the heads run once per image under rejection (each image keeps its own classes): means
+    per_level = [kept[i :: len(model.aux_heads)] for i in range(len(model.aux_heads))]
+    kept = [round(sum(level) / len(level)) for level in per_level]
     labels = out.logits.argmax(1).flatten().tolist()
     return {
         "miou": None if gt is None else shapes_miou(out.logits, gt),
@@ -188,7 +191,7 @@ def main() -> None:
                 f"{classes:7d} {label:30s} {r['seconds']:8.2f} "
                 f"{full['seconds'] / r['seconds']:8.2f} {r['peak_mb']:8.0f} {over:9.0f} "
                 f"{100 * same:6.1f}% {miou:>6s}  "
-                f"{'/'.join(map(str, r['kept']))}",
+                f"{'/'.join(map(str, r['kept']))}",  # after heads 0/1 per image (mean), union at the end
                 flush=True,
             )
 

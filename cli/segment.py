@@ -70,6 +70,11 @@ def _segment(
         help="The prompt encoder's CLIP weights, when the model was trained with a local file "
         "(default: found from the model's record, in the HF cache).",
     ),
+    compile_decoder: bool = typer.Option(
+        False,
+        "--compile",
+        help="torch.compile the decoder (dpseg method; pays off over many images, mostly on GPU).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     vip: dict | None = None,
 ) -> None:
@@ -90,7 +95,7 @@ def _segment(
         )
     predict, info = _predictor(
         method, checkpoint, bank, vip, names, out, device, generate, inference, encoder_weights,
-        refine,
+        refine, compile_decoder,
     )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
@@ -132,8 +137,9 @@ def _class_names(classes: str | None, vocab: str | None) -> list[str]:
 
 
 def _predictor(
-    method, checkpoint, bank, vip, names, out, device, generate, inference, weights, refine=None
-):
+    method, checkpoint, bank, vip, names, out, device, generate, inference, weights, refine=None,
+    compile_decoder=False,
+):  # fmt: skip
     """-> (predict(PIL image) -> SegmentationResult, provenance dict for the JSON)."""
     from segmodel.evaluation import _pick_device
 
@@ -154,6 +160,8 @@ def _predictor(
     checkpoint = model_file(checkpoint)  # a run folder names its model.safetensors
     bank = prompt_bank_for(checkpoint, bank)
     model = load_model(checkpoint, device)
+    if compile_decoder:
+        model.compile_decoder()
     config = model.config
     text_model = not config.uses_visual  # reads text prompts only: a bank is optional
     # Without a bank: text prompts from the model's own frozen prompt encoder (as in training).

@@ -59,6 +59,8 @@ class DPSegConfig:
     # --- inference ---------------------------------------------------------------------------
     topk: int | None = None  # category early rejection: keep the per-pixel top-k union; None = off
     class_chunk: int = 64  # classes decoded at once (memory bound); 0 = all classes in one go
+    chunk_pixels: int = 2**18  # ... and at most this many class-pixels (classes x a stage's output
+    # pixels) per chunk, so finer stages take fewer classes at once; 0 = no pixel bound
     reject_logit: float = -100.0  # logit written for classes removed by early rejection
 
     def __post_init__(self) -> None:
@@ -89,6 +91,8 @@ class DPSegConfig:
             raise bad("topk", self.topk, "None or at least 1")
         if self.class_chunk < 0:
             raise bad("class_chunk", self.class_chunk, "0 (no chunking) or a positive count")
+        if self.chunk_pixels < 0:
+            raise bad("chunk_pixels", self.chunk_pixels, "0 (no bound) or a positive count")
 
     @property
     def cost_channels(self) -> int:

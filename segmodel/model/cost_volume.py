@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import nn
 
 from segmodel.config import DPSegConfig
+from segmodel.model.blocks import per_class
 
 
 def normalise(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -56,9 +56,8 @@ class CostEmbedding(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
 
     def forward(self, cost: torch.Tensor) -> torch.Tensor:
-        b = cost.shape[0]
-        x = self.conv(rearrange(cost, "b c t h w -> (b c) t h w"))  # (B*C, d_F, h, w)
-        return rearrange(x, "(b c) d h w -> b c d h w", b=b)
+        """cost (B, C, T, h, w) -> (B, C, d_F, h, w), channels_last per class."""
+        return self.conv(per_class(cost)).unflatten(0, (cost.shape[0], -1))
 
 
 def template_groups(num_templates: int, groups: int) -> torch.Tensor:
@@ -81,11 +80,14 @@ class VisualCost(nn.Module):
         self.proj = nn.Sequential(nn.Conv2d(prototypes, out_channels, 3, padding=1), nn.ReLU())
 
     def forward(self, image: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-        """image (B, Dj, H, W) already L2-normalised over Dj (once per stage, not per chunk)."""
-        b = image.shape[0]
-        cost = torch.einsum("bdhw,cpd->bcphw", image, normalise(prototypes))  # (B, C, P, H, W)
-        x = self.proj(rearrange(cost, "b c p h w -> (b c) p h w"))  # (B*C, out, H, W)
-        return rearrange(x, "(b c) d h w -> b c d h w", b=b)
+        """image (B, Dj, H, W) and prototypes (c, P, Dj), both already L2-normalised over Dj
+        (once per decode, not per chunk) -> (B, c, out, H, W), channels_last per class."""
+        b, d, h, w = image.shape
+        c, p, _ = prototypes.shape
+        # one matmul straight into the per-class layout: (c*P, Dj) @ (B, Dj, H*W)
+        cost = torch.matmul(prototypes.reshape(c * p, d), image.flatten(2))  # (B, c*P, H*W)
+        cost = cost.view(b * c, p, h, w).contiguous(memory_format=torch.channels_last)
+        return self.proj(cost).unflatten(0, (b, c))  # (B, c, out, H, W)
 
 
 class UpsampledCost(nn.Module):
@@ -105,8 +107,7 @@ class UpsampledCost(nn.Module):
             in_channels = width
 
     def forward(self, cost: torch.Tensor, steps: int) -> torch.Tensor:
-        b = cost.shape[0]
-        x = rearrange(cost, "b c t h w -> (b c) t h w")
+        x = per_class(cost)  # (B*C, Tc, h, w) channels_last
         for step in self.steps[:steps]:
             x = step(x)  # (B*C, width, 2h, 2w)
-        return rearrange(x, "(b c) d h w -> b c d h w", b=b)
+        return x.unflatten(0, (cost.shape[0], -1))

@@ -14,11 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from einops import rearrange
+import torch.nn.functional as F
 from torch import nn
 
 from segmodel.config import DPSegConfig
-from segmodel.model.blocks import ClassAttention, DoubleConv, HDConvBlock
+from segmodel.model.blocks import (
+    ClassAttention,
+    DoubleConv,
+    HDConvBlock,
+    cat_channels,
+    class_storage,
+    per_class,
+)
 
 SideCost = Callable[[slice], "torch.Tensor | None"]  # class span -> (B, c, side, 2h, 2w) or None
 
@@ -28,6 +35,15 @@ def class_spans(num_classes: int, chunk: int) -> list[slice]:
     if chunk <= 0 or chunk >= num_classes:
         return [slice(0, num_classes)]
     return [slice(i, min(i + chunk, num_classes)) for i in range(0, num_classes, chunk)]
+
+
+def stage_chunk(chunk: int, pixels: int, limit: int) -> int:
+    """Classes per chunk at a stage with `pixels` output pixels: at most `chunk` (0 = all) and at
+    most `limit` class-pixels (0 = no bound), at least one class."""
+    if limit <= 0:
+        return chunk
+    bound = max(1, limit // pixels)
+    return bound if chunk <= 0 else min(chunk, bound)
 
 
 class DecoderStage(nn.Module):
@@ -61,23 +77,38 @@ class DecoderStage(nn.Module):
         self.fuse = DoubleConv(up_channels + guide_channels + side_channels, out_channels)
 
     def _spatial(self, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
-        y = self.spatial(rearrange(x, "b c d h w -> (b c) d h w"))  # (B*c, in, h, w)
-        return rearrange(y, "(b c) d h w -> b c d h w", b=b)
+        """(B, c, in, h, w) -> (B, c, in, h, w), channels_last per class."""
+        return self.spatial(per_class(x)).unflatten(0, (x.shape[0], -1))
+
+    def guide_term(self, guide_map: torch.Tensor) -> torch.Tensor:
+        """The fuse conv's share of the encoder guidance, the same for every class.
+
+        guide_map (B, D_j, 2h, 2w) -> (B, out, 2h, 2w). The first fuse conv is linear in its
+        input channels, so its guidance channels are convolved once per stage, not per class.
+        """
+        guide = self.guide(guide_map)  # (B, g, 2h, 2w)
+        weight = self.fuse[0].weight  # (out, up + g + side, 3, 3)
+        up = self.up.out_channels
+        return F.conv2d(guide, weight[:, up : up + guide.shape[1]], padding=1)
 
     def _up_fuse(
         self, x: torch.Tensor, guide: torch.Tensor, side: torch.Tensor | None
     ) -> torch.Tensor:
-        """x (B, c, in, h, w), guide (B, g, 2h, 2w), side (B, c, s, 2h, 2w) -> (B, c, out, 2h, 2w)."""
-        b, c = x.shape[:2]
-        parts = [self.up(rearrange(x, "b c d h w -> (b c) d h w"))]  # (B*c, up, 2h, 2w)
-        parts.append(
-            rearrange(guide[:, None].expand(-1, c, -1, -1, -1), "b c d h w -> (b c) d h w")
-        )  # (B*c, g, 2h, 2w)
-        if side is not None:
-            parts.append(rearrange(side, "b c d h w -> (b c) d h w"))  # (B*c, s, 2h, 2w)
-        y = self.fuse(torch.cat(parts, dim=1))  # (B*c, out, 2h, 2w)
-        return rearrange(y, "(b c) d h w -> b c d h w", b=b)
+        """x (B, c, in, h, w), guide = guide_term(...) (B, out, 2h, 2w), side (B, c, s, 2h, 2w)
+        -> (B, c, out, 2h, 2w) channels_last per class."""
+        b = x.shape[0]
+        up = self.up(per_class(x))  # (B*c, up, 2h, 2w) channels_last
+        weight = self.fuse[0].weight  # (out, up + g + side, 3, 3)
+        own = weight[:, : up.shape[1]]
+        if side is not None:  # concat of the per-class inputs, channels_last
+            up = cat_channels([up, per_class(side)])  # (B*c, up + s, 2h, 2w)
+            own = torch.cat([own, weight[:, weight.shape[1] - side.shape[2] :]], dim=1)
+        y = F.conv2d(up, own, padding=1).unflatten(0, (b, -1))  # (B, c, out, 2h, 2w)
+        y.add_(guide[:, None])  # + the guidance share, broadcast over classes
+        y = y.flatten(0, 1)  # (B*c, out, 2h, 2w)
+        for layer in list(self.fuse)[1:]:  # GroupNorm, ReLU, conv, GroupNorm, ReLU
+            y = layer(y)
+        return y.unflatten(0, (b, -1))
 
     def forward(
         self,
@@ -95,6 +126,7 @@ class DecoderStage(nn.Module):
         side(span) -> (B, c, side, 2h, 2w) or None: the side cost of classes `span`;
         pool: class-attention pooling; chunk: classes per chunk (0 = all);
         head: maps (B, c, out, 2h, 2w) -> (B, c, 2h, 2w) per chunk (the last stage's output head).
+        Returns (B, C, out, 2h, 2w) (or the head's (B, C, 2h, 2w)), channels_last per class.
         """
         spans = class_spans(x.shape[1], chunk)
         if torch.is_grad_enabled():
@@ -108,10 +140,23 @@ class DecoderStage(nn.Module):
             for s in spans:
                 part = self.attention.summarize(y[:, s], pool)
                 summary = part if summary is None else summary + part
-        guide = self.guide(guide_map)  # (B, g, 2h, 2w)
-        outputs = []
+        guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
+        outputs, out = [], None
         for s in spans:
             attended = self.attention(y[:, s], pool, summary)  # (B, c, in, h, w)
-            out = self._up_fuse(attended, guide, side(s))
-            outputs.append(head(out) if head is not None else out)
-        return torch.cat(outputs, dim=1)
+            part = self._up_fuse(attended, guide, side(s))
+            part = head(part) if head is not None else part
+            if torch.is_grad_enabled() or len(spans) == 1:
+                outputs.append(part)
+                continue
+            if out is None:  # inference: write chunks into one tensor (no list, no cat)
+                b, _, *rest = part.shape
+                out = (
+                    class_storage(b, x.shape[1], *rest, like=part)
+                    if part.ndim == 5
+                    else part.new_empty(b, x.shape[1], *rest)
+                )
+            out[:, s] = part
+        if out is not None:
+            return out
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)

@@ -17,6 +17,7 @@ from torch import nn
 from promptbank.encoder import ClipEncoder
 from segmodel.config import DPSegConfig
 from segmodel.errors import InputError, PromptError
+from segmodel.model.blocks import class_storage
 from segmodel.model.cost_volume import (
     CostEmbedding,
     UpsampledCost,
@@ -25,7 +26,7 @@ from segmodel.model.cost_volume import (
     prompt_cost,
     template_groups,
 )
-from segmodel.model.decoder import DecoderStage
+from segmodel.model.decoder import DecoderStage, class_spans, stage_chunk
 from segmodel.model.heads import ClassHead, scatter_classes, top_k_union
 from segmodel.model.image_encoder import ImageEncoder, ImageFeatures
 from segmodel.prompts import PromptSet, canonical_identity, check_encoder
@@ -106,6 +107,15 @@ class DPSeg(nn.Module):
         own = {id(p) for p in self.image_encoder.parameters()}
         return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
 
+    def compile_decoder(self, **options) -> DPSeg:
+        """torch.compile the decoder stages' per-chunk blocks (HD conv, class attention, fuse) in
+        place; off unless called (`dpseg segment --compile`). Dynamic shapes, so chunk sizes and
+        vocabularies do not recompile. See docs/performance.md for what it buys on CPU and GPU."""
+        for stage in self.stages:
+            for part in (stage.spatial, stage.attention, stage.fuse):
+                part.compile(**{"dynamic": True, **options})
+        return self
+
     # --- forward ------------------------------------------------------------------------------
     def forward(
         self,
@@ -117,7 +127,8 @@ class DPSeg(nn.Module):
     ) -> DPSegOutput:
         """images (B, 3, H, W) normalised, H and W multiples of 32 -> DPSegOutput for the classes
         of `prompts`. topk: early rejection k (None = config.topk, 0 = off); chunk: classes
-        decoded at once (None = config.class_chunk, 0 = all)."""
+        decoded at once (None = config.class_chunk, 0 = all; otherwise finer stages
+        take fewer, config.chunk_pixels)."""
         return self.decode(self.encode(images), prompts, topk=topk, chunk=chunk)
 
     def encode(self, images: torch.Tensor) -> ImageFeatures:
@@ -138,15 +149,21 @@ class DPSeg(nn.Module):
         topk: int | None = None,
         chunk: int | None = None,
     ) -> DPSegOutput:
-        """Cost volume, decoder and heads from precomputed image features (see `forward`)."""
+        """Cost volume, decoder and heads from precomputed image features (see `forward`).
+
+        With early rejection each image keeps its own classes (a batch of B images decodes as B
+        calls of one image): an image's output does not depend on the images beside it, and the
+        union over a batch, which keeps far more classes, is never decoded."""
         cfg = self.config
         topk = cfg.topk if topk is None else (topk or None)
         chunk = cfg.class_chunk if chunk is None else chunk
+        rejects = topk is not None and topk < prompts.num_classes  # k >= C keeps every class
+        if rejects and features.dense.shape[0] > 1:
+            return self._decode_each_image(features, prompts, topk=topk, chunk=chunk)
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
         ready = self._prepare(prompts.to(features.dense.device))
         num_classes = prompts.num_classes
-        cost = prompt_cost(cfg, features.dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
-        x = self.embed(cost)  # (B, C, d_F, h, w)
+        cost, x = self._embed(features.dense, ready, chunk)  # cost (B, C, Tc, h, w) or None
         guides = (features.s16.detach(), features.s8.detach(), features.s4.detach())
         active: torch.Tensor | None = None  # positions of kept classes; None = all
         aux = []
@@ -155,17 +172,34 @@ class DPSeg(nn.Module):
             aux.append(scatter_classes(aux_logits, active, num_classes, cfg.reject_logit))
             if topk is not None:
                 keep = top_k_union(aux_logits, topk)  # (C'',) positions into C'
-                if len(keep) < x.shape[1]:
-                    x = x[:, keep]
+                if len(keep) < x.shape[1]:  # gather the kept classes only, channels_last
+                    x = x.permute(0, 1, 3, 4, 2)[:, keep].permute(0, 1, 4, 2, 3)
                     active = keep if active is None else active[keep]
             side = self._side_cost(j, guides[j], cost, ready, active)
-            x = stage(
-                x, guides[j], side, pool=pool, chunk=chunk, head=self.head if j == 2 else None
-            )
+            pixels = guides[j].shape[-2] * guides[j].shape[-1]  # the stage's output pixels
+            part = stage_chunk(chunk, pixels, cfg.chunk_pixels if chunk else 0)
+            x = stage(x, guides[j], side, pool=pool, chunk=part, head=self.head if j == 2 else None)
         logits = scatter_classes(x, active, num_classes, cfg.reject_logit)  # (B, C, S/4, S/4)
         return DPSegOutput(logits=logits, aux=aux, kept=active)
 
     # --- steps ----------------------------------------------------------------------------------
+    def _decode_each_image(
+        self, features: ImageFeatures, prompts: PromptSet, *, topk: int, chunk: int
+    ) -> DPSegOutput:
+        """Early rejection per image: B one-image decodes, outputs stacked; `kept` is the union."""
+        outs = [
+            self.decode(features.select(slice(b, b + 1)), prompts, topk=topk, chunk=chunk)
+            for b in range(features.dense.shape[0])
+        ]
+        kept = None
+        if all(o.kept is not None for o in outs):
+            kept = torch.unique(torch.cat([o.kept for o in outs]))  # sorted union
+        return DPSegOutput(
+            logits=torch.cat([o.logits for o in outs]),
+            aux=[torch.cat(level) for level in zip(*(o.aux for o in outs))],
+            kept=kept,
+        )
+
     def _prepare(self, prompts: PromptSet) -> _Prompts:
         """Check the prompts against the model; group visual features into prototypes."""
         cfg = self.config
@@ -186,8 +220,27 @@ class DPSeg(nn.Module):
             groups = self.template_groups.to(prompts.device)  # (P, T)
             for stride in STAGE_STRIDES:
                 feats = prompts.stage(stride) * mask  # (C, T, D_s); zero without visual prompt
-                prototypes[stride] = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+                grouped = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+                prototypes[stride] = normalise(grouped)  # once per decode, not per chunk
         return _Prompts(prompts.text, visual, prototypes)
+
+    def _embed(
+        self, dense: torch.Tensor, ready: _Prompts, chunk: int
+    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """dense (B, D, h, w) -> (cost (B, C, Tc, h, w) if a stage upsamples it, else None;
+        embedded cost (B, C, d_F, h, w)). At inference the cost volume is made and embedded
+        chunk by chunk, so only the embedding is ever held for every class."""
+        cfg = self.config
+        keep_cost = "upsample" in cfg.visual_cost
+        spans = class_spans(len(ready.text), chunk)
+        if keep_cost or torch.is_grad_enabled() or len(spans) == 1:
+            cost = prompt_cost(cfg, dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
+            return (cost if keep_cost else None), self.embed(cost)
+        b, _, h, w = dense.shape
+        x = class_storage(b, len(ready.text), cfg.cost_embed_dim, h, w, like=dense)
+        for s in spans:
+            x[:, s] = self.embed(prompt_cost(cfg, dense, ready.text[s], ready.visual[s]))
+        return None, x
 
     def _side_cost(
         self,

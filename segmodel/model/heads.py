@@ -7,8 +7,9 @@ features (they train only themselves) and drive early rejection at inference.
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import nn
+
+from segmodel.model.blocks import per_class
 
 
 class ClassHead(nn.Module):
@@ -23,8 +24,8 @@ class ClassHead(nn.Module):
         b = x.shape[0]
         if self.detach:
             x = x.detach()
-        logits = self.conv(rearrange(x, "b c d h w -> (b c) d h w"))  # (B*C, 1, h, w)
-        return rearrange(logits, "(b c) 1 h w -> b c h w", b=b)
+        logits = self.conv(per_class(x))  # (B*C, 1, h, w)
+        return logits.reshape(b, -1, *logits.shape[2:])
 
 
 def top_k_union(logits: torch.Tensor, k: int) -> torch.Tensor:

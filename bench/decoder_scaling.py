@@ -1,0 +1,159 @@
+"""Decode time and peak memory against the vocabulary size C and the input side S.
+
+    .venv/bin/python bench/decoder_scaling.py --quick                 # C 20, 150 at 384
+    .venv/bin/python bench/decoder_scaling.py                         # C 20..847, S 384..1024
+    .venv/bin/python bench/decoder_scaling.py --reference-src /tmp/dpseg-old   # + an older tree
+
+Base architecture, random weights and features (the image encoder is not run: it is the same on
+every side), one image, one torch thread. Every (configuration, C, S) runs in its own process.
+Configurations: `dual` (the default model: dual prompts, visual cost volumes at every stage) and
+`sed-like` (prompt_mode text, upsampled costs: SED's decoder shape in dpseg), both with the
+config's default chunking; with `--reference-src` the SED-like configuration is also run from
+another source tree (e.g. `git archive` of an older commit), labelled `sed-like@ref`.
+
+Time: CPU seconds of the decode (`time.process_time`, robust to other work on the machine), best
+of `--repeats`. Memory: the decode's peak over what the process held just before it (the kernel's
+high-water mark, reset through /proc/self/clear_refs before the decode), so the model, prompts
+and features, identical on every side, are not counted. One line per figure with both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CONFIGS = ("dual", "sed-like")
+
+
+def status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} missing from /proc/self/status")
+
+
+def worker(preset: str, config: str, classes: int, size: int, repeats: int, chunk: int | None):
+    """One decode measurement in this process -> dict (seconds, peak_mb)."""
+    import gc
+
+    import torch
+    from decoder_setup import SED_LIKE, decoder_setup
+
+    torch.set_num_threads(1)
+    overrides = SED_LIKE if config.startswith("sed-like") else {}
+    model, features, prompts = decoder_setup(preset, size, classes, **overrides)
+    seconds, peaks = [], []
+    with torch.no_grad():
+        for _ in range(repeats):
+            gc.collect()
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # reset the high-water mark to the current RSS
+            base = status_kb("VmRSS")
+            start = time.process_time()
+            out = model.decode(features, prompts, chunk=chunk)
+            seconds.append(time.process_time() - start)
+            peaks.append((status_kb("VmHWM") - base) / 1024)
+            del out
+    return {"seconds": min(seconds), "peak_mb": min(peaks)}
+
+
+def run(args, config: str, classes: int, size: int) -> dict:
+    src = args.reference_src if config.endswith("@ref") else HERE.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{src}{os.pathsep}{HERE}"}
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", config, str(classes)]
+    cmd += [str(size), "--preset", args.preset, "--repeats", str(args.repeats)]
+    if args.chunk is not None:
+        cmd += ["--chunk", str(args.chunk)]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=src)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def plot(results: list[dict], path: Path) -> None:
+    """Decode time and peak memory against C, one line per (configuration, S)."""
+    from PIL import Image
+
+    from segmodel.plots import line_chart
+
+    charts = []
+    for key, label in (("seconds", "decode CPU s"), ("peak_mb", "decode peak MB")):
+        series: dict[str, list[tuple[float, float]]] = {}
+        for r in results:
+            series.setdefault(f"{r['config']} {r['size']}", []).append((r["classes"], r[key]))
+        charts.append(
+            line_chart(series, title=f"{label} against classes", xlabel="classes", ylabel=label)
+        )
+    image = Image.new("RGB", (sum(c.width for c in charts), charts[0].height), "white")
+    for i, chart in enumerate(charts):
+        image.paste(chart, (i * charts[0].width, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="base")
+    parser.add_argument("--classes", type=int, nargs="+", default=[20, 75, 150, 300, 847])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[384, 768, 1024])
+    parser.add_argument("--quick", action="store_true", help="C 20 and 150 at 384 only")
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--reference-src", type=Path, help="also run sed-like from this tree")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--chunk", type=int, help="classes per chunk (default: the config's)")
+    parser.add_argument("--json", type=Path, help="append every result as a JSON line here")
+    parser.add_argument("--plot", type=Path, help="write a PNG of time and memory against C")
+    parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "CLASSES", "SIZE"))
+    args = parser.parse_args()
+    if args.worker:
+        config, classes, size = args.worker[0], int(args.worker[1]), int(args.worker[2])
+        print(json.dumps(worker(args.preset, config, classes, size, args.repeats, args.chunk)))
+        return
+    if args.quick:
+        args.classes, args.sizes = [20, 150], [384]
+    configs = list(args.configs)
+    if args.reference_src:
+        configs.append("sed-like@ref")
+    print(f"{args.preset}, random weights, 1 image, 1 torch thread, decode only; ratio = x / ref")
+    results = []
+    for size in args.sizes:
+        for classes in args.classes:
+            row = {}
+            for config in configs:
+                r = {"config": config, "classes": classes, "size": size}
+                r.update(run(args, config, classes, size))
+                row[config] = r
+                results.append(r)
+                if args.json:
+                    with args.json.open("a") as f:
+                        f.write(json.dumps(r) + "\n")
+            for ref in [c for c in configs if c.startswith("sed-like")]:
+                for config in [c for c in configs if not c.startswith("sed-like")]:
+                    a, b = row[config], row[ref]
+                    print(
+                        f"S {size:4d} C {classes:3d} {config} / {ref}: "
+                        f"time {a['seconds'] / b['seconds']:.2f}x "
+                        f"({a['seconds']:.2f} vs {b['seconds']:.2f} CPU s), "
+                        f"memory {a['peak_mb'] / b['peak_mb']:.2f}x "
+                        f"({a['peak_mb']:.0f} vs {b['peak_mb']:.0f} MB)",
+                        flush=True,
+                    )
+            if "sed-like" in row and "sed-like@ref" in row:
+                a, b = row["sed-like"], row["sed-like@ref"]
+                print(
+                    f"S {size:4d} C {classes:3d} sed-like / sed-like@ref: "
+                    f"time {a['seconds'] / b['seconds']:.2f}x, memory "
+                    f"{a['peak_mb'] / b['peak_mb']:.2f}x",
+                    flush=True,
+                )
+    if args.plot:
+        plot(results, args.plot)
+
+
+if __name__ == "__main__":
+    main()
