@@ -67,12 +67,14 @@ def test_quick_demo_runs_every_step_and_reuses_its_bank(tmp_path):
     record["bank_id"] = bank_id(record["recipe"])
     record.pop("manifest_sha256")
     manifest.write_text(json.dumps(record))
-    third = _demo(out, "--steps", "3", "--seed", "5", "--set", "optim.weight_decay=0.001")
+    third = _demo(out, "--steps", "3", "--seed", "5", "--prototypes", "2",
+                  "--set", "optim.weight_decay=0.001")  # fmt: skip
     assert third.returncode == 0, third.stderr
     log = (out / "dual" / "log.jsonl").read_text().splitlines()
     assert json.loads(log[-1])["step"] == 3  # --steps overrides the quick settings' 4
     config = (out / "dual" / "config.toml").read_text()
     assert "seed = 5" in config and "weight_decay = 0.001" in config
+    assert "visual_cost_prototypes = 2" in config  # the quick settings' P is 1
     assert "another recipe" in third.stderr and "trained with the old bank" in third.stderr
     assert json.loads(manifest.read_text())["bank_id"] == original
     assert "reusing the trained model" not in third.stderr
