@@ -15,24 +15,15 @@ def decoder_setup(preset: str, size: int, classes: int, *, seed: int = 0, **over
     import torch
 
     from promptbank.encoder import load_encoder
-    from segmodel import PromptSet, build_model
+    from segmodel import build_model
     from segmodel.model.image_encoder import ImageFeatures
 
     torch.manual_seed(seed)
     encoder = load_encoder(ENCODERS[preset], random_init=True)
     model = build_model(preset, encoder=encoder, image_size=size, **overrides).eval()
-    t = model.config.num_templates
     d4, d8, d16, _ = encoder.stage_dims
     g = torch.Generator().manual_seed(seed)
-    prompts = PromptSet.from_arrays(
-        [f"c{i}" for i in range(classes)],
-        torch.randn(classes, t, encoder.embed_dim, generator=g),
-        torch.randn(classes, t, encoder.embed_dim, generator=g),
-        torch.rand(classes, t, d4, generator=g),
-        torch.rand(classes, t, d8, generator=g),
-        torch.rand(classes, t, d16, generator=g),
-        encoder=encoder.identity(),
-    )
+    prompts = random_prompts(encoder, classes, model.config.num_templates, g)
     features = ImageFeatures(
         s4=torch.randn(1, d4, size // 4, size // 4, generator=g),
         s8=torch.randn(1, d8, size // 8, size // 8, generator=g),
@@ -41,3 +32,23 @@ def decoder_setup(preset: str, size: int, classes: int, *, seed: int = 0, **over
     )
     del encoder
     return model, features, prompts
+
+
+def random_prompts(encoder, classes: int, templates: int, generator):
+    """A PromptSet of `classes` random classes x `templates` for `encoder`, drawn from `generator`:
+    text and pooled visual embeddings (C, T, D), trunk prototypes (C, T, D4 / D8 / D16)."""
+    import torch
+
+    from segmodel import PromptSet
+
+    d4, d8, d16, _ = encoder.stage_dims
+    c, t, g = classes, templates, generator
+    return PromptSet.from_arrays(
+        [f"c{i}" for i in range(c)],
+        torch.randn(c, t, encoder.embed_dim, generator=g),
+        torch.randn(c, t, encoder.embed_dim, generator=g),
+        torch.rand(c, t, d4, generator=g),
+        torch.rand(c, t, d8, generator=g),
+        torch.rand(c, t, d16, generator=g),
+        encoder=encoder.identity(),
+    )

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from decoder_setup import ENCODERS, random_prompts
 
 CONFIGS = [  # (label, topk, chunk)
     ("full, one chunk", 0, 0),
@@ -41,23 +42,13 @@ def random_setup(preset: str, size: int, classes: int):
     import torch
 
     from promptbank.encoder import load_encoder
-    from segmodel import PromptSet, build_model
+    from segmodel import build_model
 
     torch.manual_seed(0)
-    name = {"tiny": "tiny", "base": "convnext_base_w_320", "large": "convnext_large_d_320"}
-    encoder = load_encoder(name[preset], random_init=True)
+    encoder = load_encoder(ENCODERS[preset], random_init=True)
     model = build_model(preset, encoder=encoder, image_size=size).eval()
-    t = model.config.num_templates
-    g = torch.Generator().manual_seed(0)
-    d4, d8, d16, _ = encoder.stage_dims
-    prompts = PromptSet.from_arrays(
-        [f"c{i}" for i in range(classes)],
-        torch.randn(classes, t, encoder.embed_dim, generator=g),
-        torch.randn(classes, t, encoder.embed_dim, generator=g),
-        torch.rand(classes, t, d4, generator=g),
-        torch.rand(classes, t, d8, generator=g),
-        torch.rand(classes, t, d16, generator=g),
-        encoder=encoder.identity(),
+    prompts = random_prompts(
+        encoder, classes, model.config.num_templates, torch.Generator().manual_seed(0)
     )
     image = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1))
     return model, prompts, image
