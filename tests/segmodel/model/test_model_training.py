@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from model_helpers import random_images, random_prompts, tiny_encoder, tiny_model
 
 from segmodel import dpseg_loss
@@ -79,3 +80,43 @@ def test_loss_refuses_labels_out_of_range():
         out = model(random_images(1), random_prompts(3))
     with pytest.raises(InputError, match="expected 0..2"):
         dpseg_loss(out, torch.full((1, 64, 64), 7))
+
+
+def _reference_loss(output, labels, ignore_index=255, mask_ignored=False):
+    """The loss as the paper's code writes it: interpolate, one-hot target, BCE with logits."""
+    num_classes = output.logits.shape[1]
+    valid = labels != ignore_index
+    safe = torch.where(valid, labels, torch.zeros_like(labels))
+    targets = F.one_hot(safe, num_classes).permute(0, 3, 1, 2).float() * valid[:, None]
+    weight = (labels != ignore_index)[:, None].float()
+    total = torch.zeros(())
+    for logits in [output.logits, *output.aux]:
+        up = F.interpolate(logits, size=labels.shape[-2:], mode="bilinear", align_corners=False)
+        per = F.binary_cross_entropy_with_logits(up, targets, reduction="none")
+        total = total + ((per * weight).sum() / (weight.sum() * num_classes) if mask_ignored
+                         else per.mean())  # fmt: skip
+    return total
+
+
+@pytest.mark.parametrize("mask_ignored", [False, True])
+@pytest.mark.parametrize("label_size", [(128, 128), (96, 160), (37, 50)])
+def test_loss_and_gradients_equal_interpolate_and_bce(mask_ignored, label_size):
+    from segmodel.model.dpseg import DPSegOutput
+
+    torch.manual_seed(0)
+    shapes = [(2, 5, 32, 32), (2, 5, 4, 4), (2, 5, 8, 8), (2, 5, 16, 16)]
+    values = [(torch.randn(s) * 4).requires_grad_() for s in shapes]
+    labels = torch.randint(0, 5, (2, *label_size))
+    labels[:, :7] = 255
+    grads = []
+    for loss_fn in (_reference_loss, dpseg_loss):
+        for v in values:
+            v.grad = None
+        out = DPSegOutput(logits=values[0], aux=values[1:], kept=None)
+        loss = loss_fn(out, labels, 255, mask_ignored=mask_ignored)
+        loss.backward()
+        grads.append((loss.detach(), [v.grad.clone() for v in values]))
+    (ref, ref_grads), (fast, fast_grads) = grads
+    torch.testing.assert_close(fast, ref, rtol=1e-6, atol=1e-6)
+    for a, b in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-8)
