@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segmodel.model.depthwise import dilated_depthwise
+
 CL = torch.channels_last
 
 
@@ -60,6 +62,7 @@ class HDConvBlock(nn.Module):
     ):
         super().__init__()
         groups = channels if depthwise else 1
+        self.depthwise, self.dilations = depthwise, tuple(dilations)
         self.convs = nn.ModuleList(
             nn.Conv2d(
                 channels, channels, kernel, padding=d * (kernel // 2), dilation=d, groups=groups
@@ -77,9 +80,14 @@ class HDConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (N, ch, h, w) -> (N, ch, h, w) channels_last."""
         x = x.contiguous(memory_format=CL)
-        y = self.convs[0](x)  # (N, ch, h, w) channels_last
-        for conv in self.convs[1:]:
-            y = y + conv(x)
+        y = None
+        for conv, dilation in zip(self.convs, self.dilations):
+            z = (
+                dilated_depthwise(x, conv.weight, conv.bias, dilation)
+                if self.depthwise
+                else conv(x)
+            )  # (N, ch, h, w) channels_last
+            y = z if y is None else y + z
         y = self.mlp(self.norm(y.permute(0, 2, 3, 1)))  # (N, h, w, ch), no copy
         return (x.permute(0, 2, 3, 1) + self.gamma * y).permute(0, 3, 1, 2)
 

@@ -171,3 +171,29 @@ def test_compiled_decoder_gives_the_same_logits():
         plain = model(images, prompts).logits
         compiled = model.compile_decoder()(images, prompts).logits
     torch.testing.assert_close(compiled, plain, **CLOSE)
+
+
+@pytest.mark.parametrize("dilation", [1, 2, 4])
+@pytest.mark.parametrize("kernel", [3, 5])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_dilated_depthwise_gradients_equal_conv2d(dilation, kernel, channels_last):
+    from segmodel.model.depthwise import dilated_depthwise
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 8, 12, 10)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    weight, bias = torch.randn(8, 1, kernel, kernel), torch.randn(8)
+    grad = torch.randn(6, 8, 12, 10)
+    results = []
+    for conv in (
+        lambda a, w, b: F.conv2d(a, w, b, padding=dilation * (kernel // 2), dilation=dilation,
+                                 groups=8),
+        lambda a, w, b: dilated_depthwise(a, w, b, dilation),
+    ):  # fmt: skip
+        leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+        out = conv(*leaves)
+        out.backward(grad)
+        results.append((out.detach(), *(t.grad for t in leaves)))
+    for fast, plain in zip(results[1], results[0]):
+        torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-4)
