@@ -91,9 +91,11 @@ def split_step(repeats: int) -> None:
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     images = torch.randn(8, 3, 128, 128)
     labels = torch.randint(0, c, (8, 128, 128))
-    for name, fn in (("plain", plain_loss), ("dpseg", dpseg_loss)):
-        parts = {"forward": [], "loss": [], "backward": [], "optimiser": []}
-        for _ in range(repeats + 1):  # the first is a warm-up
+    keys = ("forward", "loss", "backward", "optimiser")
+    losses = {"plain": plain_loss, "dpseg": dpseg_loss}
+    parts = {name: {k: [] for k in keys} for name in losses}
+    for _ in range(repeats + 1):  # interleaved, so both see the same machine; first = warm-up
+        for name, fn in losses.items():
             t0 = time.perf_counter()
             out = model(images, prompts)
             t1 = time.perf_counter()
@@ -104,12 +106,12 @@ def split_step(repeats: int) -> None:
             optim.step()
             optim.zero_grad(set_to_none=True)
             t4 = time.perf_counter()
-            for key, value in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
-                parts[key].append(value)
-        best = {k: min(v[1:]) * 1e3 for k, v in parts.items()}
-        total = sum(best.values())
+            for key, value in zip(keys, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+                parts[name][key].append(value)
+    for name in losses:
+        best = {k: min(v[1:]) * 1e3 for k, v in parts[name].items()}
         print(
-            f"demo step with the {name} loss: {total:.0f} ms = "
+            f"demo step with the {name} loss: {sum(best.values()):.0f} ms = "
             + ", ".join(f"{k} {v:.0f}" for k, v in best.items())
             + " (backward includes the loss's backward)"
         )
