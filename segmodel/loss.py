@@ -104,14 +104,16 @@ def dpseg_loss(
     safe = torch.where(valid, labels, torch.zeros_like(labels))  # (B, H, W)
     _check_labels(safe, num_classes, ignore_index)
     picks = safe[:, None]  # (B, 1, H, W)
-    validf = valid.to(output.logits.dtype)  # (B, H, W)
+    validf = valid.float()  # (B, H, W)
     # mean over B x C x H x W elements, or over the labelled pixels' C elements
     count = (
         validf.sum().clamp(min=1) * num_classes if mask_ignored else labels.numel() * num_classes
     )
-    total = output.logits.new_zeros(())
-    for i, logits in enumerate([output.logits, *output.aux]):
-        up = bilinear_resize(logits, labels.shape[-2:])  # (B, C, H, W)
-        term = _OneHotBCESum.apply(up, picks, validf, mask_ignored) / count
-        total = total + (term if i == 0 else aux_weight * term)
+    total = output.logits.new_zeros((), dtype=torch.float32)
+    # in float32 even under mixed precision (as autocast runs BCE with logits)
+    with torch.autocast(output.logits.device.type, enabled=False):
+        for i, logits in enumerate([output.logits, *output.aux]):
+            up = bilinear_resize(logits.float(), labels.shape[-2:])  # (B, C, H, W)
+            term = _OneHotBCESum.apply(up, picks, validf, mask_ignored) / count
+            total = total + (term if i == 0 else aux_weight * term)
     return total

@@ -60,8 +60,9 @@ def dilated_depthwise(
 ) -> torch.Tensor:
     """x (N, ch, h, w) -> (N, ch, h, w): a 'same'-padded depthwise convolution (weight
     (ch, 1, k, k), odd k) at `dilation`, as `F.conv2d`; on CPU with gradients and dilation > 1,
-    its weight gradient takes the fast path above."""
+    its weight gradient takes the fast path above (not under autocast: torch's own path there)."""
     pad = dilation * (weight.shape[-1] // 2)
-    if dilation == 1 or x.device.type != "cpu" or not torch.is_grad_enabled():
+    plain = dilation == 1 or x.device.type != "cpu" or not torch.is_grad_enabled()
+    if plain or torch.is_autocast_enabled("cpu"):
         return F.conv2d(x, weight, bias, padding=pad, dilation=dilation, groups=x.shape[1])
     return _DilatedDepthwise.apply(x, weight, bias, dilation)

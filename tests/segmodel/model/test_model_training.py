@@ -120,3 +120,17 @@ def test_loss_and_gradients_equal_interpolate_and_bce(mask_ignored, label_size):
     torch.testing.assert_close(fast, ref, rtol=1e-6, atol=1e-6)
     for a, b in zip(fast_grads, ref_grads):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-8)
+
+
+def test_loss_is_float32_under_autocast():
+    from segmodel.model.dpseg import DPSegOutput
+
+    torch.manual_seed(0)
+    logits = torch.randn(1, 3, 8, 8, requires_grad=True)
+    labels = torch.randint(0, 3, (1, 32, 32))
+    plain = dpseg_loss(DPSegOutput(logits=logits, aux=[]), labels)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = dpseg_loss(DPSegOutput(logits=logits, aux=[]), labels)
+    mixed.backward()
+    assert mixed.dtype == torch.float32 and logits.grad.dtype == torch.float32
+    torch.testing.assert_close(mixed, plain)
