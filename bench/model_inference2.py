@@ -16,9 +16,10 @@ import argparse
 import time
 
 import torch
+from decoder_setup import random_prompts
 
 from promptbank.encoder import load_encoder
-from segmodel import PromptSet, RefineSettings, build_model
+from segmodel import RefineSettings, build_model
 from segmodel.model.inference import predict
 
 
@@ -35,21 +36,6 @@ def settings(size: int) -> dict[str, RefineSettings]:
             source="crops", crop_size=224, redecode="detected"
         ),
     }
-
-
-def random_prompts(encoder, classes: int, templates: int, seed: int = 0) -> PromptSet:
-    g = torch.Generator().manual_seed(seed)
-    d4, d8, d16, _ = encoder.stage_dims
-    shape = (classes, templates)
-    return PromptSet.from_arrays(
-        [f"class{i}" for i in range(classes)],
-        torch.randn(*shape, encoder.embed_dim, generator=g),
-        torch.randn(*shape, encoder.embed_dim, generator=g),
-        torch.rand(*shape, d4, generator=g),
-        torch.rand(*shape, d8, generator=g),
-        torch.rand(*shape, d16, generator=g),
-        encoder=encoder.identity(),
-    )
 
 
 def timed(fn, repeats: int) -> tuple[float, object]:
@@ -78,7 +64,7 @@ def main() -> None:
     encoder = load_encoder(name[args.preset], random_init=True)
     model = build_model(args.preset, encoder=encoder, image_size=args.size).eval()
     templates = model.config.num_templates
-    prompts = random_prompts(encoder, args.classes, templates)
+    prompts = random_prompts(encoder, args.classes, templates, torch.Generator().manual_seed(0))
     image = torch.randn(1, 3, args.size, args.size, generator=torch.Generator().manual_seed(1))
 
     def run(inference: int, refine: RefineSettings | None = None):

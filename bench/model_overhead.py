@@ -15,9 +15,10 @@ import argparse
 import time
 
 import torch
+from decoder_setup import random_prompts
 
 from promptbank.encoder import load_encoder
-from segmodel import PromptSet, build_model
+from segmodel import build_model
 
 CONFIGS = {
     "text-only (SED-like)": {"prompt_mode": "text", "visual_cost": ("upsample",) * 3},
@@ -58,17 +59,7 @@ def main() -> None:
         model.eval()
         t = model.config.num_templates
         g = torch.Generator().manual_seed(0)
-        d4, d8, d16, _ = encoder.stage_dims
-        c = args.classes
-        prompts = PromptSet.from_arrays(
-            [f"c{i}" for i in range(c)],
-            torch.randn(c, t, encoder.embed_dim, generator=g),
-            torch.randn(c, t, encoder.embed_dim, generator=g),
-            torch.rand(c, t, d4, generator=g),
-            torch.rand(c, t, d8, generator=g),
-            torch.rand(c, t, d16, generator=g),
-            encoder=encoder.identity(),
-        )
+        prompts = random_prompts(encoder, args.classes, t, g)
         total, decode = float("inf"), float("inf")
         with torch.no_grad():
             model(image, prompts)  # warm-up
