@@ -9,8 +9,8 @@ same to every image it returns:
 The noise of image i is drawn from its own seed, so a noisy bank is as reproducible as any other,
 and the fraction is part of the generator's identity, so it changes the bank id.
 
-    gen = NoisyGenerator(load_generator("procedural"), 0.5)
-    run_build("shapes", "banks/shapes_noise50", generator=gen, ...)
+    gen = NoisyGenerator(load_generator("procedural"), 0.6)
+    run_build("shapes", "banks/shapes_noise60", generator=gen, ...)
 """
 
 from __future__ import annotations

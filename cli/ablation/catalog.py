@@ -187,7 +187,7 @@ _add(
             BASE,
             *(
                 Row(f"noise{p}", f"{p} % Gaussian noise", bank=BankRecipe(noise=p / 100))
-                for p in (20, 50, 80)
+                for p in (20, 60, 80)
             ),
             Row(
                 "tiny-sd",
@@ -198,7 +198,7 @@ _add(
         claims=(
             Claim("clean prompts beat prompts with 20 % noise", "dual", "noise20"),
             Claim("20 % noise still beats text only", "noise20", "text"),
-            Claim("50 % noise still beats text only", "noise50", "text"),
+            Claim("60 % noise still beats text only", "noise60", "text"),
             Claim("80 % noise still beats text only", "noise80", "text"),
             Claim("the procedural generator beats a random diffusion model", "dual", "tiny-sd"),
         ),
