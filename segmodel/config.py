@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 PROMPT_MODES = ("text", "visual", "dual")
 FUSIONS = ("embedding-average", "cost-average", "concat")
 STAGE_COSTS = ("visual", "upsample", "off")
+STAGE_STORAGES = ("auto", "float32", "float16")
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,9 @@ class DPSegConfig:
     class_chunk: int = 64  # classes decoded at once (memory bound); 0 = all classes in one go
     chunk_pixels: int = 2**18  # ... and at most this many class-pixels (classes x a stage's output
     # pixels) per chunk, so finer stages take fewer classes at once; 0 = no pixel bound
+    stage_storage: str = "auto"  # class tensors between decoder stages at inference: float32,
+    # float16 (half the memory; logits equal by argmax), or auto = float16 when the vocabulary
+    # takes more than one chunk (class_chunk), float32 otherwise
     reject_logit: float = -100.0  # logit written for classes removed by early rejection
 
     def __post_init__(self) -> None:
@@ -91,6 +95,8 @@ class DPSegConfig:
             raise bad("topk", self.topk, "None or at least 1")
         if self.class_chunk < 0:
             raise bad("class_chunk", self.class_chunk, "0 (no chunking) or a positive count")
+        if self.stage_storage not in STAGE_STORAGES:
+            raise bad("stage_storage", self.stage_storage, " | ".join(STAGE_STORAGES))
         if self.chunk_pixels < 0:
             raise bad("chunk_pixels", self.chunk_pixels, "0 (no bound) or a positive count")
 

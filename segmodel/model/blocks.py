@@ -30,9 +30,11 @@ def per_class(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 1, 3, 4, 2).reshape(b * c, h, w, d).permute(0, 3, 1, 2)
 
 
-def class_storage(b: int, c: int, d: int, h: int, w: int, like: torch.Tensor) -> torch.Tensor:
+def class_storage(
+    b: int, c: int, d: int, h: int, w: int, like: torch.Tensor, dtype: torch.dtype | None = None
+) -> torch.Tensor:
     """An empty (B, C, ch, h, w) tensor stored (B, C, h, w, ch), the layout `per_class` views."""
-    return like.new_empty(b, c, h, w, d).permute(0, 1, 4, 2, 3)
+    return like.new_empty(b, c, h, w, d, dtype=dtype or like.dtype).permute(0, 1, 4, 2, 3)
 
 
 def cat_channels(parts: list[torch.Tensor]) -> torch.Tensor:

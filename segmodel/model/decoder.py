@@ -5,8 +5,9 @@ detached encoder guidance (trunk map reduced 16x by a 3x3 conv) and the stage's 
 visual cost volume, SED's upsampled cost, or nothing) -> DoubleConv fuse.
 
 Chunking is exact: the attention's sums over classes are accumulated over every chunk first (pass
-one), then each chunk is attended, upsampled and fused (pass two). Only the stage output (or, for
-the last stage, the head's logits) is kept for all classes.
+one), then each chunk is attended, upsampled and fused (pass two). At inference (`infer`) a
+stage's input and output are `ClassBlocks`: each input chunk is freed once pass two has read it,
+and blocks may be stored in half precision between stages.
 """
 
 from __future__ import annotations
@@ -18,14 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from segmodel.config import DPSegConfig
-from segmodel.model.blocks import (
-    ClassAttention,
-    DoubleConv,
-    HDConvBlock,
-    cat_channels,
-    class_storage,
-    per_class,
-)
+from segmodel.model.blocks import ClassAttention, DoubleConv, HDConvBlock, cat_channels, per_class
+from segmodel.model.class_blocks import ClassBlocks
 
 SideCost = Callable[[slice], "torch.Tensor | None"]  # class span -> (B, c, side, 2h, 2w) or None
 
@@ -120,8 +115,9 @@ class DecoderStage(nn.Module):
         chunk: int = 0,
         head: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """x (B, C, in, h, w): this stage's input for the active classes (overwritten when
-        gradients are off: inference keeps one C-sized tensor per stage);
+        """The decode with gradients (training): every class's tensor is kept for autograd.
+
+        x (B, C, in, h, w): this stage's input for the active classes;
         guide_map (B, D_j, 2h, 2w): the (detached) trunk map at the output scale;
         side(span) -> (B, c, side, 2h, 2w) or None: the side cost of classes `span`;
         pool: class-attention pooling; chunk: classes per chunk (0 = all);
@@ -129,34 +125,57 @@ class DecoderStage(nn.Module):
         Returns (B, C, out, 2h, 2w) (or the head's (B, C, 2h, 2w)), channels_last per class.
         """
         spans = class_spans(x.shape[1], chunk)
-        if torch.is_grad_enabled():
-            y = torch.cat([self._spatial(x[:, s]) for s in spans], dim=1)  # (B, C, in, h, w)
-        else:  # inference: overwrite the input chunk by chunk (no second C-sized tensor)
-            y = x
-            for s in spans:
-                y[:, s] = self._spatial(x[:, s])
+        y = torch.cat([self._spatial(x[:, s]) for s in spans], dim=1)  # (B, C, in, h, w)
         summary = None
         if len(spans) > 1:  # pass one: attention sums over every class
             for s in spans:
                 part = self.attention.summarize(y[:, s], pool)
                 summary = part if summary is None else summary + part
         guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
-        outputs, out = [], None
+        outputs = []
         for s in spans:
-            attended = self.attention(y[:, s], pool, summary)  # (B, c, in, h, w)
-            part = self._up_fuse(attended, guide, side(s))
-            part = head(part) if head is not None else part
-            if torch.is_grad_enabled() or len(spans) == 1:
-                outputs.append(part)
-                continue
-            if out is None:  # inference: write chunks into one tensor (no list, no cat)
-                b, _, *rest = part.shape
-                out = (
-                    class_storage(b, x.shape[1], *rest, like=part)
-                    if part.ndim == 5
-                    else part.new_empty(b, x.shape[1], *rest)
-                )
-            out[:, s] = part
-        if out is not None:
-            return out
+            part = self._up_fuse(self.attention(y[:, s], pool, summary), guide, side(s))
+            outputs.append(head(part) if head is not None else part)
         return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+
+    def infer(
+        self,
+        x: ClassBlocks,
+        guide_map: torch.Tensor,
+        side: SideCost,
+        *,
+        pool: int,
+        out_spans: list[slice] | None = None,
+        out_dtype: torch.dtype | None = None,
+        head: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> ClassBlocks | torch.Tensor:
+        """The decode without gradients, over x's blocks (one chunk per block).
+
+        The HD-conv pass overwrites each block; pass one sums the attention over every block;
+        pass two attends, upsamples and fuses each block and frees it, so the input shrinks as the
+        output grows. The output is held as blocks `out_spans` (the next stage's chunks) stored in
+        `out_dtype`, or, with a head, as one logits tensor (B, C, 2h, 2w).
+        """
+        for i in range(len(x)):
+            x.replace(i, self._spatial(x.read(i)))
+        summary = None
+        if len(x) > 1:  # pass one: attention sums over every class
+            for i in range(len(x)):
+                part = self.attention.summarize(x.read(i), pool)
+                summary = part if summary is None else summary + part
+        guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
+        out: ClassBlocks | torch.Tensor | None = None
+        if head is None:
+            out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype)
+        for i, s in enumerate(x.spans):
+            part = self._up_fuse(self.attention(x.take(i), pool, summary), guide, side(s))
+            if head is None:
+                out.write(s, part)
+                continue
+            logits = head(part)  # (B, c, 2h, 2w)
+            if len(x) == 1:
+                return logits
+            if out is None:
+                out = logits.new_empty(logits.shape[0], x.num_classes, *logits.shape[2:])
+            out[:, s] = logits
+        return out

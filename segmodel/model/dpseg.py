@@ -17,7 +17,7 @@ from torch import nn
 from promptbank.encoder import ClipEncoder
 from segmodel.config import DPSegConfig
 from segmodel.errors import InputError, PromptError
-from segmodel.model.blocks import class_storage
+from segmodel.model.class_blocks import ClassBlocks
 from segmodel.model.cost_volume import (
     CostEmbedding,
     UpsampledCost,
@@ -163,22 +163,56 @@ class DPSeg(nn.Module):
         pool = cfg.attn_pool_train if self.training else cfg.attn_pool_eval
         ready = self._prepare(prompts.to(features.dense.device))
         num_classes = prompts.num_classes
-        cost, x = self._embed(features.dense, ready, chunk)  # cost (B, C, Tc, h, w) or None
         guides = (features.s16.detach(), features.s8.detach(), features.s4.detach())
+        inference = not torch.is_grad_enabled()  # then class tensors are ClassBlocks
+
+        def stage_part(j: int) -> int:
+            """Classes per chunk at stage j (finer stages take fewer: chunk_pixels)."""
+            pixels = guides[j].shape[-2] * guides[j].shape[-1]  # the stage's output pixels
+            return stage_chunk(chunk, pixels, cfg.chunk_pixels if chunk else 0)
+
+        def spans(j: int, classes: int) -> list[slice]:
+            return class_spans(classes, stage_part(j))
+
+        def storage(classes: int) -> torch.dtype:
+            """How class tensors are stored between stages at inference."""
+            half = cfg.stage_storage == "float16" or (
+                cfg.stage_storage == "auto" and 0 < chunk < classes
+            )
+            return torch.float16 if half else features.dense.dtype
+
+        layout = (spans(0, num_classes), storage(num_classes)) if inference else None
+        cost, x = self._embed(features.dense, ready, chunk, layout)  # cost (B, C, Tc, h, w) | None
         active: torch.Tensor | None = None  # positions of kept classes; None = all
         aux = []
         for j, stage in enumerate(self.stages):
-            aux_logits = self.aux_heads[j](x)  # (B, C', h_j, w_j)
+            head = self.aux_heads[j]
+            aux_logits = x.map_cat(head) if inference else head(x)  # (B, C', h_j, w_j)
             aux.append(scatter_classes(aux_logits, active, num_classes, cfg.reject_logit))
             if topk is not None:
                 keep = top_k_union(aux_logits, topk)  # (C'',) positions into C'
-                if len(keep) < x.shape[1]:  # gather the kept classes only, channels_last
-                    x = x.permute(0, 1, 3, 4, 2)[:, keep].permute(0, 1, 4, 2, 3)
+                if len(keep) < aux_logits.shape[1]:  # gather the kept classes only
+                    if inference:
+                        x = x.gather(keep, spans(j, len(keep)), storage(len(keep)))
+                    else:  # channels_last
+                        x = x.permute(0, 1, 3, 4, 2)[:, keep].permute(0, 1, 4, 2, 3)
                     active = keep if active is None else active[keep]
             side = self._side_cost(j, guides[j], cost, ready, active)
-            pixels = guides[j].shape[-2] * guides[j].shape[-1]  # the stage's output pixels
-            part = stage_chunk(chunk, pixels, cfg.chunk_pixels if chunk else 0)
-            x = stage(x, guides[j], side, pool=pool, chunk=part, head=self.head if j == 2 else None)
+            out_head = self.head if j == 2 else None
+            if inference:
+                later = None if j == 2 else spans(j + 1, x.num_classes)
+                out_dtype = storage(x.num_classes)
+                x = stage.infer(
+                    x,
+                    guides[j],
+                    side,
+                    pool=pool,
+                    out_spans=later,
+                    out_dtype=out_dtype,
+                    head=out_head,
+                )
+            else:
+                x = stage(x, guides[j], side, pool=pool, chunk=stage_part(j), head=out_head)
         logits = scatter_classes(x, active, num_classes, cfg.reject_logit)  # (B, C, S/4, S/4)
         return DPSegOutput(logits=logits, aux=aux, kept=active)
 
@@ -225,21 +259,28 @@ class DPSeg(nn.Module):
         return _Prompts(prompts.text, visual, prototypes)
 
     def _embed(
-        self, dense: torch.Tensor, ready: _Prompts, chunk: int
-    ) -> tuple[torch.Tensor | None, torch.Tensor]:
+        self,
+        dense: torch.Tensor,
+        ready: _Prompts,
+        chunk: int,
+        layout: tuple[list[slice], torch.dtype] | None,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | ClassBlocks]:
         """dense (B, D, h, w) -> (cost (B, C, Tc, h, w) if a stage upsamples it, else None;
-        embedded cost (B, C, d_F, h, w)). At inference the cost volume is made and embedded
+        embedded cost (B, C, d_F, h, w)). At inference (`layout` = stage 0's spans and the storage
+        dtype) the embedding is returned as ClassBlocks, and the cost volume is made and embedded
         chunk by chunk, so only the embedding is ever held for every class."""
         cfg = self.config
         keep_cost = "upsample" in cfg.visual_cost
         spans = class_spans(len(ready.text), chunk)
-        if keep_cost or torch.is_grad_enabled() or len(spans) == 1:
+        if keep_cost or layout is None or len(spans) == 1:
             cost = prompt_cost(cfg, dense, ready.text, ready.visual)  # (B, C, Tc, h, w)
-            return (cost if keep_cost else None), self.embed(cost)
-        b, _, h, w = dense.shape
-        x = class_storage(b, len(ready.text), cfg.cost_embed_dim, h, w, like=dense)
+            x = self.embed(cost)
+            return (cost if keep_cost else None), (
+                x if layout is None else ClassBlocks.of(x, *layout)
+            )
+        x = ClassBlocks(*layout)
         for s in spans:
-            x[:, s] = self.embed(prompt_cost(cfg, dense, ready.text[s], ready.visual[s]))
+            x.write(s, self.embed(prompt_cost(cfg, dense, ready.text[s], ready.visual[s])))
         return None, x
 
     def _side_cost(

@@ -20,7 +20,7 @@ from segmodel.model.blocks import (
     per_class,
 )
 from segmodel.model.cost_volume import VisualCost, normalise, prompt_cost
-from segmodel.model.decoder import DecoderStage
+from segmodel.model.decoder import DecoderStage, class_spans
 
 CLOSE = {"atol": 1e-5, "rtol": 1e-4}
 
@@ -135,9 +135,11 @@ def test_chunked_stage_zero_equals_whole_cost_embedding():
     with torch.no_grad():
         ready = model._prepare(prompts)
         expected = model.embed(prompt_cost(model.config, features.dense, ready.text, ready.visual))
-        cost, chunked = model._embed(features.dense, ready, chunk=3)
-    assert cost is None  # not kept unless a stage upsamples it
-    torch.testing.assert_close(chunked, expected, **CLOSE)
+        layout = (class_spans(7, 2), torch.float32)  # stage 0 reads chunks of 2
+        cost, chunked = model._embed(features.dense, ready, 3, layout)  # embedded 3 at a time
+        assert cost is None  # not kept unless a stage upsamples it
+        assert [s.stop for s in chunked.spans] == [2, 4, 6, 7]
+        torch.testing.assert_close(chunked.map_cat(lambda block: block), expected, **CLOSE)
 
 
 def test_rejection_decodes_each_image_as_if_alone():
@@ -155,7 +157,7 @@ def test_rejection_decodes_each_image_as_if_alone():
 
 
 def test_pixel_bounded_chunks_equal_one_chunk():
-    model = tiny_model(chunk_pixels=300).eval()  # stage 3 (32 x 32 out) takes one class at a time
+    model = tiny_model(chunk_pixels=300, stage_storage="float32").eval()  # stage 3 (32 x 32 out) takes one class at a time
     images, prompts = random_images(1), random_prompts(5)
     with torch.no_grad():
         whole = model(images, prompts, chunk=0).logits
