@@ -248,13 +248,15 @@ class DPSeg(nn.Module):
         if c == 0:
             raise PromptError("no classes to segment: pass at least one class name")
         mask = prompts.has_visual[:, None, None]  # (C, 1, 1)
-        visual = torch.where(mask, prompts.visual, prompts.text)  # (C, T, D)
+        visual = prompts.visual  # (C, T, D); no copy when every class has its visual prompt
+        if not bool(mask.all()):
+            visual = torch.where(mask, visual, prompts.text)
         prototypes = {}
         if "visual" in cfg.visual_cost:
             groups = self.template_groups.to(prompts.device)  # (P, T)
-            for stride in STAGE_STRIDES:
-                feats = prompts.stage(stride) * mask  # (C, T, D_s); zero without visual prompt
-                grouped = torch.einsum("pt,ctd->cpd", groups, feats)  # (C, P, D_s)
+            for stride in STAGE_STRIDES:  # (C, T, D_s) -> (C, P, D_s), never copied whole
+                grouped = torch.matmul(groups, prompts.stage(stride))  # batched over C
+                grouped = grouped * mask  # zero without visual prompt
                 prototypes[stride] = normalise(grouped)  # once per decode, not per chunk
         return _Prompts(prompts.text, visual, prototypes)
 
