@@ -64,7 +64,9 @@ def test_auto_storage_is_half_only_when_the_vocabulary_takes_several_chunks():
     models = {s: tiny_model(stage_storage=s).eval() for s in ("auto", "float32", "float16")}
     images, prompts = random_images(1), random_prompts(9)
     with torch.no_grad():
-        out = {(s, c): m(images, prompts, chunk=c).logits for s, m in models.items() for c in (0, 4)}
+        out = {
+            (s, c): m(images, prompts, chunk=c).logits for s, m in models.items() for c in (0, 4)
+        }
     assert torch.equal(out["auto", 0], out["float32", 0])  # one chunk: float32
     assert torch.equal(out["auto", 4], out["float16", 4])  # several chunks: float16
     assert not torch.equal(out["float16", 4], out["float32", 4])  # half storage did round

@@ -157,7 +157,9 @@ def test_rejection_decodes_each_image_as_if_alone():
 
 
 def test_pixel_bounded_chunks_equal_one_chunk():
-    model = tiny_model(chunk_pixels=300, stage_storage="float32").eval()  # stage 3 (32 x 32 out) takes one class at a time
+    model = tiny_model(
+        chunk_pixels=300, stage_storage="float32"
+    ).eval()  # stage 3 (32 x 32 out) takes one class at a time
     images, prompts = random_images(1), random_prompts(5)
     with torch.no_grad():
         whole = model(images, prompts, chunk=0).logits
