@@ -3,12 +3,14 @@
     .venv/bin/python bench/decoder_scaling.py --quick                 # C 20, 150 at 384
     .venv/bin/python bench/decoder_scaling.py                         # C 20..847, S 384..1024
     .venv/bin/python bench/decoder_scaling.py --reference-src /tmp/dpseg-old   # + an older tree
+    .venv/bin/python bench/decoder_scaling.py --jobs 2               # two measurements at once
 
 Base architecture, random weights and features (the image encoder is not run: it is the same on
 every side), one image, one torch thread. Every (configuration, C, S) runs in its own process.
 Configurations: `dual` (the default model: dual prompts, visual cost volumes at every stage) and
 `sed-like` (prompt_mode text, upsampled costs: SED's decoder shape in dpseg), both with the
-config's default chunking; with `--reference-src` the SED-like configuration is also run from
+config's default chunking; `dual-compiled` (with `--configs`) is dual after
+`model.compile_decoder()`, its compile time (the first decode) reported apart; with `--reference-src` the SED-like configuration is also run from
 another source tree (e.g. `git archive` of an older commit), labelled `sed-like@ref`.
 
 Time: CPU seconds of the decode (`time.process_time`, robust to other work on the machine), best
@@ -25,6 +27,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -49,8 +52,13 @@ def worker(preset: str, config: str, classes: int, size: int, repeats: int, chun
     torch.set_num_threads(1)
     overrides = SED_LIKE if config.startswith("sed-like") else {}
     model, features, prompts = decoder_setup(preset, size, classes, **overrides)
-    seconds, peaks = [], []
+    seconds, peaks, extra = [], [], {}
     with torch.no_grad():
+        if config.endswith("-compiled"):  # compile, and time the first (compiling) decode apart
+            start = time.perf_counter()
+            model.compile_decoder()
+            model.decode(features, prompts, chunk=chunk)
+            extra["compile_wall_seconds"] = time.perf_counter() - start
         for _ in range(repeats):
             gc.collect()
             with open("/proc/self/clear_refs", "w") as f:
@@ -61,7 +69,7 @@ def worker(preset: str, config: str, classes: int, size: int, repeats: int, chun
             seconds.append(time.process_time() - start)
             peaks.append((status_kb("VmHWM") - base) / 1024)
             del out
-    return {"seconds": min(seconds), "peak_mb": min(peaks)}
+    return {"seconds": min(seconds), "peak_mb": min(peaks), **extra}
 
 
 def run(args, config: str, classes: int, size: int) -> dict:
@@ -96,6 +104,37 @@ def plot(results: list[dict], path: Path) -> None:
     image.save(path)
 
 
+def print_row(size: int, classes: int, configs: list[str], row: dict) -> None:
+    """One line per (configuration, reference) pair of one (S, C) point."""
+    for ref in [c for c in configs if c.startswith("sed-like")]:
+        for config in [c for c in configs if not c.startswith("sed-like")]:
+            a, b = row[config], row[ref]
+            print(
+                f"S {size:4d} C {classes:3d} {config} / {ref}: "
+                f"time {a['seconds'] / b['seconds']:.2f}x "
+                f"({a['seconds']:.2f} vs {b['seconds']:.2f} CPU s), "
+                f"memory {a['peak_mb'] / b['peak_mb']:.2f}x "
+                f"({a['peak_mb']:.0f} vs {b['peak_mb']:.0f} MB)",
+                flush=True,
+            )
+    if "dual" in row and "dual-compiled" in row:
+        a, b = row["dual-compiled"], row["dual"]
+        print(
+            f"S {size:4d} C {classes:3d} dual-compiled / dual: time {a['seconds'] / b['seconds']:.2f}x"
+            f", memory {a['peak_mb'] / b['peak_mb']:.2f}x (compiling: "
+            f"{a['compile_wall_seconds']:.0f} s wall, first decode included)",
+            flush=True,
+        )
+    if "sed-like" in row and "sed-like@ref" in row:
+        a, b = row["sed-like"], row["sed-like@ref"]
+        print(
+            f"S {size:4d} C {classes:3d} sed-like / sed-like@ref: "
+            f"time {a['seconds'] / b['seconds']:.2f}x, memory "
+            f"{a['peak_mb'] / b['peak_mb']:.2f}x",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="base")
@@ -108,6 +147,9 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, help="classes per chunk (default: the config's)")
     parser.add_argument("--json", type=Path, help="append every result as a JSON line here")
     parser.add_argument("--plot", type=Path, help="write a PNG of time and memory against C")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="measurements run at once (1 core each)"
+    )
     parser.add_argument("--worker", nargs=3, metavar=("CONFIG", "CLASSES", "SIZE"))
     args = parser.parse_args()
     if args.worker:
@@ -120,37 +162,22 @@ def main() -> None:
     if args.reference_src:
         configs.append("sed-like@ref")
     print(f"{args.preset}, random weights, 1 image, 1 torch thread, decode only; ratio = x / ref")
-    results = []
-    for size in args.sizes:
-        for classes in args.classes:
-            row = {}
-            for config in configs:
-                r = {"config": config, "classes": classes, "size": size}
-                r.update(run(args, config, classes, size))
-                row[config] = r
-                results.append(r)
-                if args.json:
-                    with args.json.open("a") as f:
-                        f.write(json.dumps(r) + "\n")
-            for ref in [c for c in configs if c.startswith("sed-like")]:
-                for config in [c for c in configs if not c.startswith("sed-like")]:
-                    a, b = row[config], row[ref]
-                    print(
-                        f"S {size:4d} C {classes:3d} {config} / {ref}: "
-                        f"time {a['seconds'] / b['seconds']:.2f}x "
-                        f"({a['seconds']:.2f} vs {b['seconds']:.2f} CPU s), "
-                        f"memory {a['peak_mb'] / b['peak_mb']:.2f}x "
-                        f"({a['peak_mb']:.0f} vs {b['peak_mb']:.0f} MB)",
-                        flush=True,
-                    )
-            if "sed-like" in row and "sed-like@ref" in row:
-                a, b = row["sed-like"], row["sed-like@ref"]
-                print(
-                    f"S {size:4d} C {classes:3d} sed-like / sed-like@ref: "
-                    f"time {a['seconds'] / b['seconds']:.2f}x, memory "
-                    f"{a['peak_mb'] / b['peak_mb']:.2f}x",
-                    flush=True,
-                )
+    tasks = [(s, c, k) for s in args.sizes for c in args.classes for k in configs]
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each task is its own process
+        futures = {t: pool.submit(run, args, t[2], t[1], t[0]) for t in tasks}
+        results = []
+        for size in args.sizes:
+            for classes in args.classes:
+                row = {}
+                for config in configs:
+                    r = {"config": config, "classes": classes, "size": size}
+                    r.update(futures[size, classes, config].result())
+                    row[config] = r
+                    results.append(r)
+                    if args.json:
+                        with args.json.open("a") as f:
+                            f.write(json.dumps(r) + "\n")
+                print_row(size, classes, configs, row)
     if args.plot:
         plot(results, args.plot)
 

@@ -108,12 +108,14 @@ class DPSeg(nn.Module):
         return [p for p in self.parameters() if p.requires_grad and id(p) not in own]
 
     def compile_decoder(self, **options) -> DPSeg:
-        """torch.compile the decoder stages' per-chunk blocks (HD conv, class attention, fuse) in
+        """torch.compile the decoder stages' per-chunk steps (HD conv, class attention, up + fuse) in
         place; off unless called (`dpseg segment --compile`). Dynamic shapes, so chunk sizes and
         vocabularies do not recompile. See docs/performance.md for what it buys on CPU and GPU."""
+        options = {"dynamic": True, **options}
         for stage in self.stages:
-            for part in (stage.spatial, stage.attention, stage.fuse):
-                part.compile(**{"dynamic": True, **options})
+            stage.spatial.compile(**options)
+            stage.attention.compile(**options)
+            stage._up_fuse = torch.compile(stage._up_fuse, **options)  # the fuse runs in here
         return self
 
     # --- forward ------------------------------------------------------------------------------
