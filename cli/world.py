@@ -24,6 +24,11 @@ def pretrain_clip(
     steps: int = typer.Option(3600, min=1, help="Optimiser steps (batch 128)."),
     pool: int = typer.Option(30_000, min=1, help="Captioned renders in the training pool."),
     batch_size: int = typer.Option(128, min=2, help="Images per step."),
+    lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (warm-up, cosine decay)."),
+    init: str = typer.Option(
+        "",
+        help="Go on from these weights (tiny-world, or a .safetensors file) instead of a random init.",
+    ),
 ) -> None:
     """Pretrain the tiny open_clip model contrastively on the caption corpus (deterministic per seed).
 
@@ -31,6 +36,7 @@ def pretrain_clip(
     (about 40 min on 2 cores). Load the result with `--encoder tiny-world --encoder-weights OUT`.
 
     Example: dpseg world pretrain-clip --out runs/tiny-world.safetensors --seed 1
+    Example: dpseg world pretrain-clip --out runs/longer.safetensors --init tiny-world --seed 1
     """
     from promptbank.errors import DpsegError
 
@@ -40,7 +46,9 @@ def pretrain_clip(
         )
     from promptbank.world.pretrain import PretrainRecipe, pretrain
 
-    recipe = PretrainRecipe(seed=seed, steps=steps, pool=pool, batch_size=batch_size)
+    recipe = PretrainRecipe(
+        seed=seed, steps=steps, pool=pool, batch_size=batch_size, lr=lr, init=init
+    )
     record = pretrain(recipe, out)
     typer.echo(
         f"wrote {out} ({record['bytes'] / 1e6:.1f} MB, sha256 {record['sha256'][:12]}..., "

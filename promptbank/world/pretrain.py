@@ -51,6 +51,8 @@ class PretrainRecipe:
     weight_decay: float = 0.1  # on weight matrices; none on norms, biases, embeddings, scale
     caption_weight: float = 1.0  # weight of the caption term beside the concept term
     threads: int = 2  # torch threads (results are reproducible for a fixed count)
+    init: str = ""  # start from this encoder's weights (e.g. tiny-world, or a .safetensors file
+    # of the tiny architecture: a longer run in two legs); "" = the tiny random init
 
 
 @dataclass
@@ -127,7 +129,11 @@ class ClipPretrainer:
     def __init__(self, recipe: PretrainRecipe, pool: Pool, progress: bool = True) -> None:
         self.recipe, self.pool, self.progress = recipe, pool, progress
         self.corpus = CaptionCorpus()
-        self.clip, self.tokenizer, _ = load_clip("tiny")  # random init from the fixed seed
+        # random init from the fixed seed, or a checkpoint to go on from (recipe.init)
+        init = recipe.init or "tiny"
+        name, weights = ("tiny-world", init) if init.endswith(".safetensors") else (init, None)
+        self.clip, self.tokenizer, self.init = load_clip(name, weights)
+        self.clip.float()  # a shipped fp16 checkpoint trains in float32
         self.clip.train()
         self.clip.requires_grad_(True)
         self.optimizer = torch.optim.AdamW(
@@ -233,12 +239,16 @@ def pretrain(recipe: PretrainRecipe, out: Path, *, workers: int = 2, progress: b
     say(f"caption corpus: {recipe.pool} renders at {recipe.render_size} px", progress)
     pool = render_pool(recipe, workers=workers, progress=progress)
     rendered = time.perf_counter()
-    clip, losses = ClipPretrainer(recipe, pool, progress=progress).run()
+    trainer = ClipPretrainer(recipe, pool, progress=progress)
+    clip, losses = trainer.run()
+    init = "tiny random init, seed 0"
+    if recipe.init:
+        init = f"{recipe.init} (sha256 {trainer.init.get('weights_sha256', '?')})"
     record = {
         "encoder": "tiny-world",
         "arch": "dpseg-tiny-convnext",
         "arch_config": json.loads(TINY_CONFIG.read_text()),
-        "init": "tiny random init, seed 0",
+        "init": init,
         "recipe": dataclasses.asdict(recipe),
         "corpus": CORPUS_VERSION,
         "world": WORLD_VERSION,

@@ -56,6 +56,26 @@ def test_checkpoint_loads_through_the_encoder_name_path_and_differs_from_random(
     assert all(torch.equal(state[k], on_disk[k]) for k in on_disk)
 
 
+def test_pretraining_goes_on_from_a_checkpoint(pretrained, tmp_path, run_dpseg):
+    first, _ = pretrained
+    out = tmp_path / "longer.safetensors"
+    run_dpseg("world", "pretrain-clip", "--out", str(out), "--steps", "2", "--pool", "32",
+              "--batch-size", "16", "--seed", "4", "--init", str(first), "--lr", "1e-4",
+              check=True)  # fmt: skip
+    record = json.loads(out.with_name("longer.json").read_text())
+    first_sha = json.loads(first.with_name("mini.json").read_text())["sha256"]
+    assert record["init"] == f"{first} (sha256 {first_sha})"
+    assert record["recipe"]["lr"] == 1e-4
+    text = ["a rendering of a red circle."]
+    before = load_encoder("tiny-world", weights=first).encode_text(text)
+    after = load_encoder("tiny-world", weights=out).encode_text(text)
+    random = load_encoder("tiny").encode_text(text)
+    assert not torch.equal(before, after)  # it trained
+    assert (after - before).norm() < (
+        after - random
+    ).norm()  # from the checkpoint, not from scratch
+
+
 def test_shipped_world_clip_is_listed_and_loads(run_dpseg):
     from promptbank import catalog
 
