@@ -204,7 +204,7 @@ _add(
         ),
         paper="| row (A-150) | mIoU |\n|---|---|\n| 20 % noise | 32.5 |\n| 60 % noise | 32.9 |\n"
         "| 80 % noise | 31.7 |\n| LayerDiffuse / SD-1.5 / SD-3 | 32.7 / 32.9 / 32.8 |\n"
-        "| text only (Table 2a) | 30.6 |",
+        "| SED, text prompts only (Table 5's row 7) | 31.6 |",
         note="noise: every bank image mixed as (1 - f) x + f n, n ~ N(127.5, 64) grey levels "
         "(`promptbank.noisy`); the tiny Stable Diffusion has random weights, so its images carry "
         "no class at all: the floor of prompt quality.",
