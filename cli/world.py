@@ -25,6 +25,9 @@ def pretrain_clip(
     pool: int = typer.Option(30_000, min=1, help="Captioned renders in the training pool."),
     batch_size: int = typer.Option(128, min=2, help="Images per step."),
     lr: float = typer.Option(1e-3, min=0.0, help="Peak learning rate (warm-up, cosine decay)."),
+    threads: int = typer.Option(
+        2, min=1, help="Torch threads (the weights are reproducible for a fixed count)."
+    ),
     init: str = typer.Option(
         "",
         help="Go on from these weights (tiny-world, or a .safetensors file) instead of a random init.",
@@ -47,7 +50,13 @@ def pretrain_clip(
     from promptbank.world.pretrain import PretrainRecipe, pretrain
 
     recipe = PretrainRecipe(
-        seed=seed, steps=steps, pool=pool, batch_size=batch_size, lr=lr, init=init
+        seed=seed,
+        steps=steps,
+        pool=pool,
+        batch_size=batch_size,
+        lr=lr,
+        threads=threads,
+        init=init,
     )
     record = pretrain(recipe, out)
     typer.echo(
