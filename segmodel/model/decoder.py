@@ -99,6 +99,7 @@ class DecoderStage(nn.Module):
             up = cat_channels([up, per_class(side)])  # (B*c, up + s, 2h, 2w)
             own = torch.cat([own, weight[:, weight.shape[1] - side.shape[2] :]], dim=1)
         y = F.conv2d(up, own, padding=1).unflatten(0, (b, -1))  # (B, c, out, 2h, 2w)
+        del up  # the widest tensor of the chunk: gone before the norm / ReLU / conv chain
         y.add_(guide[:, None])  # + the guidance share, broadcast over classes
         y = y.flatten(0, 1)  # (B*c, out, 2h, 2w)
         for layer in list(self.fuse)[1:]:  # GroupNorm, ReLU, conv, GroupNorm, ReLU
@@ -154,7 +155,8 @@ class DecoderStage(nn.Module):
         The HD-conv pass overwrites each block; pass one sums the attention over every block;
         pass two attends, upsamples and fuses each block and frees it, so the input shrinks as the
         output grows. The output is held as blocks `out_spans` (the next stage's chunks) stored in
-        `out_dtype`, or, with a head, as one logits tensor (B, C, 2h, 2w).
+        `out_dtype`, or, with a head, as one logits tensor (B, C, 2h, 2w) joined at the end (when
+        the input is gone, so the logits never sit beside the whole input).
         """
         for i in range(len(x)):
             x.replace(i, self._spatial(x.read(i)))
@@ -164,18 +166,14 @@ class DecoderStage(nn.Module):
                 part = self.attention.summarize(x.read(i), pool)
                 summary = part if summary is None else summary + part
         guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
-        out: ClassBlocks | torch.Tensor | None = None
-        if head is None:
-            out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype)
+        out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype)
+        logits = []  # with a head: (B, c, 2h, 2w) per block, joined once the input is freed
         for i, s in enumerate(x.spans):
             part = self._up_fuse(self.attention(x.take(i), pool, summary), guide, side(s))
             if head is None:
                 out.write(s, part)
-                continue
-            logits = head(part)  # (B, c, 2h, 2w)
-            if len(x) == 1:
-                return logits
-            if out is None:
-                out = logits.new_empty(logits.shape[0], x.num_classes, *logits.shape[2:])
-            out[:, s] = logits
-        return out
+            else:
+                logits.append(head(part))
+        if head is None:
+            return out
+        return logits[0] if len(logits) == 1 else torch.cat(logits, dim=1)
