@@ -60,7 +60,7 @@ class DPSegConfig:
     # --- inference ---------------------------------------------------------------------------
     topk: int | None = None  # category early rejection: keep the per-pixel top-k union; None = off
     class_chunk: int = 64  # classes decoded at once (memory bound); 0 = all classes in one go
-    chunk_pixels: int = 2**18  # ... and at most this many class-pixels (classes x a stage's output
+    chunk_pixels: int = 2**17  # ... and at most this many class-pixels (classes x a stage's output
     # pixels) per chunk, so finer stages take fewer classes at once; 0 = no pixel bound
     stage_storage: str = "auto"  # class tensors between decoder stages at inference: float32,
     # float16 (half the memory; logits equal by argmax), or auto = float16 when the vocabulary

@@ -155,8 +155,7 @@ class DecoderStage(nn.Module):
         The HD-conv pass overwrites each block; pass one sums the attention over every block;
         pass two attends, upsamples and fuses each block and frees it, so the input shrinks as the
         output grows. The output is held as blocks `out_spans` (the next stage's chunks) stored in
-        `out_dtype`, or, with a head, as one logits tensor (B, C, 2h, 2w) joined at the end (when
-        the input is gone, so the logits never sit beside the whole input).
+        `out_dtype`, or, with a head, as one logits tensor (B, C, 2h, 2w).
         """
         for i in range(len(x)):
             x.replace(i, self._spatial(x.read(i)))
@@ -167,13 +166,16 @@ class DecoderStage(nn.Module):
                 summary = part if summary is None else summary + part
         guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
         out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype)
-        logits = []  # with a head: (B, c, 2h, 2w) per block, joined once the input is freed
+        logits = None  # with a head: (B, C, 2h, 2w), allocated at the first block
         for i, s in enumerate(x.spans):
             part = self._up_fuse(self.attention(x.take(i), pool, summary), guide, side(s))
             if head is None:
                 out.write(s, part)
-            else:
-                logits.append(head(part))
-        if head is None:
-            return out
-        return logits[0] if len(logits) == 1 else torch.cat(logits, dim=1)
+                continue
+            part = head(part)  # (B, c, 2h, 2w)
+            if len(x) == 1:
+                return part
+            if logits is None:
+                logits = part.new_empty(part.shape[0], x.num_classes, *part.shape[2:])
+            logits[:, s] = part
+        return out if head is None else logits
