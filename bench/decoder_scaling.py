@@ -84,24 +84,39 @@ def run(args, config: str, classes: int, size: int) -> dict:
 
 
 def plot(results: list[dict], path: Path) -> None:
-    """Decode time and peak memory against C, one line per (configuration, S)."""
+    """Decode time (top row) and peak memory (bottom row) against C, one chart per input side S,
+    one line per configuration (the same colour in every chart)."""
     from PIL import Image
 
     from segmodel.plots import line_chart
 
-    charts = []
-    for key, label in (("seconds", "decode CPU s"), ("peak_mb", "decode peak MB")):
-        series: dict[str, list[tuple[float, float]]] = {}
-        for r in results:
-            series.setdefault(f"{r['config']} {r['size']}", []).append((r["classes"], r[key]))
-        charts.append(
-            line_chart(series, title=f"{label} against classes", xlabel="classes", ylabel=label)
-        )
-    image = Image.new("RGB", (sum(c.width for c in charts), charts[0].height), "white")
-    for i, chart in enumerate(charts):
-        image.paste(chart, (i * charts[0].width, 0))
+    configs = list(dict.fromkeys(r["config"] for r in results))
+    sizes = sorted({r["size"] for r in results})
+    rows = []
+    for key, label in (("seconds", "decode CPU seconds"), ("peak_mb", "decode peak MB")):
+        charts = []
+        for size in sizes:
+            series = {
+                c: [
+                    (r["classes"], r[key])
+                    for r in results
+                    if r["config"] == c and r["size"] == size
+                ]
+                for c in configs
+            }
+            charts.append(
+                line_chart(series, title=f"{label}, S = {size}", xlabel="classes", size=(480, 360))
+            )
+        rows.append(charts)
+    w, h = rows[0][0].width, rows[0][0].height
+    image = Image.new("RGB", (w * len(sizes), h * len(rows)), "white")
+    for i, charts in enumerate(rows):
+        for j, chart in enumerate(charts):
+            image.paste(chart, (j * w, i * h))
     path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    image.save(tmp)
+    os.replace(tmp, path)
 
 
 def print_row(size: int, classes: int, configs: list[str], row: dict) -> None:
@@ -147,6 +162,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, help="classes per chunk (default: the config's)")
     parser.add_argument("--json", type=Path, help="append every result as a JSON line here")
     parser.add_argument("--plot", type=Path, help="write a PNG of time and memory against C")
+    parser.add_argument("--plot-from", type=Path, help="only draw --plot from this --json file")
     parser.add_argument(
         "--jobs", type=int, default=1, help="measurements run at once (1 core each)"
     )
@@ -155,6 +171,10 @@ def main() -> None:
     if args.worker:
         config, classes, size = args.worker[0], int(args.worker[1]), int(args.worker[2])
         print(json.dumps(worker(args.preset, config, classes, size, args.repeats, args.chunk)))
+        return
+    if args.plot_from:
+        plot([json.loads(line) for line in args.plot_from.read_text().splitlines()], args.plot)
+        print(f"-> {args.plot}")
         return
     if args.quick:
         args.classes, args.sizes = [20, 150], [384]
@@ -180,6 +200,7 @@ def main() -> None:
                 print_row(size, classes, configs, row)
     if args.plot:
         plot(results, args.plot)
+        print(f"-> {args.plot}")
 
 
 if __name__ == "__main__":
