@@ -101,23 +101,20 @@ def worker(args, classes: int, topk: int, chunk: int) -> dict:
         model, prompts, image, gt = shapes_setup(args.out, classes, images=16)
     else:
         model, prompts, image = random_setup(args.preset, args.size, classes)
-    kept = []
-    hooks = [
-        h.register_forward_hook(lambda m, i, o: kept.append(o.shape[1])) for h in model.aux_heads
-    ]
     with torch.no_grad():
         features = model.encode(image)
         baseline = rss_mb()
         start = time.process_time()
         out = model.decode(features, prompts, topk=topk, chunk=chunk)
         seconds = time.process_time() - start
-    for h in hooks:
-        h.remove()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     final = len(out.kept) if out.kept is not None else classes
-    # the heads run once per image under rejection (each image keeps its own classes): means
-    per_level = [kept[i :: len(model.aux_heads)] for i in range(len(model.aux_heads))]
-    kept = [round(sum(level) / len(level)) for level in per_level]
+    # classes an image still decodes at heads 1 and 2 (kept after heads 0 and 1): those whose
+    # auxiliary logits are not the rejection fill; per-image means (each image keeps its own)
+    fill = model.config.reject_logit
+    kept = [
+        round((aux != fill).flatten(2).any(2).sum(1).float().mean().item()) for aux in out.aux[1:]
+    ]
     labels = out.logits.argmax(1).flatten().tolist()
     return {
         "miou": None if gt is None else shapes_miou(out.logits, gt),
@@ -125,7 +122,7 @@ def worker(args, classes: int, topk: int, chunk: int) -> dict:
         "seconds": seconds,
         "peak_mb": peak,
         "baseline_mb": baseline,
-        "kept": [*kept[1:], final],
+        "kept": [*kept, final],
     }
 
 
