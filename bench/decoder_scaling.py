@@ -119,35 +119,27 @@ def plot(results: list[dict], path: Path) -> None:
     os.replace(tmp, path)
 
 
+def ratio(a: dict, b: dict) -> str:
+    """Time and memory of measurement a over measurement b, with both sides."""
+    return (
+        f"time {a['seconds'] / b['seconds']:.2f}x ({a['seconds']:.2f} vs {b['seconds']:.2f} CPU s), "
+        f"memory {a['peak_mb'] / b['peak_mb']:.2f}x ({a['peak_mb']:.0f} vs {b['peak_mb']:.0f} MB)"
+    )
+
+
 def print_row(size: int, classes: int, configs: list[str], row: dict) -> None:
-    """One line per (configuration, reference) pair of one (S, C) point."""
-    for ref in [c for c in configs if c.startswith("sed-like")]:
-        for config in [c for c in configs if not c.startswith("sed-like")]:
-            a, b = row[config], row[ref]
-            print(
-                f"S {size:4d} C {classes:3d} {config} / {ref}: "
-                f"time {a['seconds'] / b['seconds']:.2f}x "
-                f"({a['seconds']:.2f} vs {b['seconds']:.2f} CPU s), "
-                f"memory {a['peak_mb'] / b['peak_mb']:.2f}x "
-                f"({a['peak_mb']:.0f} vs {b['peak_mb']:.0f} MB)",
-                flush=True,
-            )
-    if "dual" in row and "dual-compiled" in row:
-        a, b = row["dual-compiled"], row["dual"]
-        print(
-            f"S {size:4d} C {classes:3d} dual-compiled / dual: time {a['seconds'] / b['seconds']:.2f}x"
-            f", memory {a['peak_mb'] / b['peak_mb']:.2f}x (compiling: "
-            f"{a['compile_wall_seconds']:.0f} s wall, first decode included)",
-            flush=True,
-        )
-    if "sed-like" in row and "sed-like@ref" in row:
-        a, b = row["sed-like"], row["sed-like@ref"]
-        print(
-            f"S {size:4d} C {classes:3d} sed-like / sed-like@ref: "
-            f"time {a['seconds'] / b['seconds']:.2f}x, memory "
-            f"{a['peak_mb'] / b['peak_mb']:.2f}x",
-            flush=True,
-        )
+    """One line per compared pair of one (S, C) point: each configuration against each SED-like
+    reference, compiled against eager dual, new SED-like against the older tree's."""
+    refs = [c for c in configs if c.startswith("sed-like")]
+    pairs = [(c, r) for r in refs for c in configs if not c.startswith("sed-like")]
+    pairs += [
+        p for p in (("dual-compiled", "dual"), ("sed-like", "sed-like@ref")) if set(p) <= set(row)
+    ]
+    for a, b in pairs:
+        extra = ""
+        if "compile_wall_seconds" in row[a] and b == "dual":
+            extra = f" (compiling: {row[a]['compile_wall_seconds']:.0f} s wall, first decode)"
+        print(f"S {size:4d} C {classes:3d} {a} / {b}: {ratio(row[a], row[b])}{extra}", flush=True)
 
 
 def main() -> None:

@@ -165,7 +165,7 @@ class DecoderStage(nn.Module):
                 part = self.attention.summarize(x.read(i), pool)
                 summary = part if summary is None else summary + part
         guide = self.guide_term(guide_map)  # (B, out, 2h, 2w)
-        out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype)
+        out = ClassBlocks(out_spans or x.spans, out_dtype or x.dtype) if head is None else None
         logits = None  # with a head: (B, C, 2h, 2w), allocated at the first block
         for i, s in enumerate(x.spans):
             part = self._up_fuse(self.attention(x.take(i), pool, summary), guide, side(s))
