@@ -9,6 +9,7 @@ pipeline folders (holding `model_index.json`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Protocol
@@ -94,6 +95,15 @@ def _read_config(name: str, part: str) -> dict:
     return json.loads((CONFIGS / name / f"{part}.json").read_text())
 
 
+def config_digest(name: str) -> str:
+    """sha256 (12 hex) of a built-in architecture's config files: part of a random-init
+    generator's identity, so a bank drawn by an older architecture is not taken for a new one."""
+    digest = hashlib.sha256()
+    for path in sorted((CONFIGS / name).glob("*.json")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def build_sd_pipeline(config: str = "tiny-sd", seed: int = DEFAULT_SEED):
     """A StableDiffusionPipeline with random weights from the configs in data/configs/CONFIG.
 
@@ -174,7 +184,11 @@ def load_generator(name: str, device: str = "cpu", dtype: str | None = None) -> 
         return DiffusersGenerator(
             pipeline,
             name=name,
-            identity={"name": name, "weights": f"random-init:seed{DEFAULT_SEED}"},
+            identity={
+                "name": name,
+                "weights": f"random-init:seed{DEFAULT_SEED}",
+                "config": config_digest(name),
+            },
         )
     import torch
     from diffusers import DiffusionPipeline
