@@ -32,6 +32,13 @@ def pretrain_clip(
         "",
         help="Go on from these weights (tiny-world, or a .safetensors file) instead of a random init.",
     ),
+    scene_fraction: float = typer.Option(
+        0.5,
+        min=0.0,
+        max=1.0,
+        help="Share of multi-object scenes in the pool; the rest are single concepts drawn as a "
+        "bank draws its prompt images.",
+    ),
 ) -> None:
     """Pretrain the tiny open_clip model contrastively on the caption corpus (deterministic per seed).
 
@@ -57,6 +64,7 @@ def pretrain_clip(
         lr=lr,
         threads=threads,
         init=init,
+        scene_fraction=scene_fraction,
     )
     record = pretrain(recipe, out)
     typer.echo(

@@ -141,7 +141,8 @@ def _join(parts: list[str]) -> str:
 class CaptionCorpus:
     """Deterministic captioned renders: `sample(seed, size)` is a pure function of its arguments."""
 
-    def __init__(self) -> None:
+    def __init__(self, scene_fraction: float = SCENE_FRACTION) -> None:
+        self.scene_fraction = scene_fraction  # share of scene samples (the rest single concepts)
         self.concepts = corpus_concepts()
         self.index = {c.name: i for i, c in enumerate(self.concepts)}
         self.templates = imagenet_templates()
@@ -151,7 +152,7 @@ class CaptionCorpus:
 
     def sample(self, seed: int, size: int = 128) -> Sample:
         rng = np.random.default_rng([seed, 7919])
-        if rng.random() < SCENE_FRACTION:
+        if rng.random() < self.scene_fraction:
             return self._scene(rng, size)
         return self._single(rng, size)
 

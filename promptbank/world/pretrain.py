@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from promptbank.encoder import OPENAI_MEAN, OPENAI_STD, TINY_CONFIG, file_sha256, load_clip
 from promptbank.progress import Progress, say
-from promptbank.world.captions import CORPUS_VERSION, CaptionCorpus
+from promptbank.world.captions import CORPUS_VERSION, SCENE_FRACTION, CaptionCorpus
 from promptbank.world.shapes import WORLD_VERSION
 
 
@@ -50,6 +50,8 @@ class PretrainRecipe:
     warmup: int = 100  # warm-up steps
     weight_decay: float = 0.1  # on weight matrices; none on norms, biases, embeddings, scale
     caption_weight: float = 1.0  # weight of the caption term beside the concept term
+    scene_fraction: float = SCENE_FRACTION  # share of multi-object scenes in the pool (the rest
+    # single concepts drawn as a bank draws its prompt images)
     threads: int = 2  # torch threads (results are reproducible for a fixed count)
     init: str = ""  # start from this encoder's weights (e.g. tiny-world, or a .safetensors file
     # of the tiny architecture: a longer run in two legs); "" = the tiny random init
@@ -62,9 +64,11 @@ class Pool:
     captions: list[str]  # (N,)
 
 
-def _render_chunk(args: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    first, count, size = args
-    corpus = CaptionCorpus()
+def _render_chunk(
+    args: tuple[int, int, int, float],
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    first, count, size, scene_fraction = args
+    corpus = CaptionCorpus(scene_fraction)
     images = np.empty((count, size, size, 3), np.uint8)
     targets = np.zeros((count, len(corpus.concepts)), np.float32)
     captions = []
@@ -81,7 +85,7 @@ def render_pool(recipe: PretrainRecipe, workers: int = 2, progress: bool = True)
     """The recipe's captioned renders, drawn in `workers` processes (same result for any count)."""
     base, chunk = recipe.seed * 10_000_000, 1000
     jobs = [
-        (base + start, min(chunk, recipe.pool - start), recipe.render_size)
+        (base + start, min(chunk, recipe.pool - start), recipe.render_size, recipe.scene_fraction)
         for start in range(0, recipe.pool, chunk)
     ]
     bar = Progress(recipe.pool, "renders", prefix="caption corpus", enabled=progress)

@@ -51,3 +51,12 @@ def test_held_out_pairs_never_appear_in_captions_or_targets():
     for word in ("disc", "brick", "blurry", " and "):
         assert word in text, word
     assert multi > 150  # scenes with several named concepts are a real share of the corpus
+
+
+def test_scene_fraction_sets_the_share_of_multi_object_scenes():
+    singles, scenes, half = CaptionCorpus(0.0), CaptionCorpus(1.0), CaptionCorpus()
+    seeds = range(40)
+    assert all(len(singles.sample(s, 32).target) == 1 for s in seeds)
+    assert all(len(scenes.sample(s, 32).target) >= 2 for s in seeds)
+    mixed = sum(len(half.sample(s, 32).target) >= 2 for s in seeds)
+    assert 8 <= mixed <= 32  # the default half, give or take the draw

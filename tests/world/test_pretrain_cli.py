@@ -61,11 +61,11 @@ def test_pretraining_goes_on_from_a_checkpoint(pretrained, tmp_path, run_dpseg):
     out = tmp_path / "longer.safetensors"
     run_dpseg("world", "pretrain-clip", "--out", str(out), "--steps", "2", "--pool", "32",
               "--batch-size", "16", "--seed", "4", "--init", str(first), "--lr", "1e-4",
-              check=True)  # fmt: skip
+              "--scene-fraction", "0", check=True)  # fmt: skip
     record = json.loads(out.with_name("longer.json").read_text())
     first_sha = json.loads(first.with_name("mini.json").read_text())["sha256"]
     assert record["init"] == f"{first} (sha256 {first_sha})"
-    assert record["recipe"]["lr"] == 1e-4
+    assert record["recipe"]["lr"] == 1e-4 and record["recipe"]["scene_fraction"] == 0.0
     text = ["a rendering of a red circle."]
     before = load_encoder("tiny-world", weights=first).encode_text(text)
     after = load_encoder("tiny-world", weights=out).encode_text(text)
@@ -74,6 +74,15 @@ def test_pretraining_goes_on_from_a_checkpoint(pretrained, tmp_path, run_dpseg):
     assert (after - before).norm() < (
         after - random
     ).norm()  # from the checkpoint, not from scratch
+
+
+def test_the_pool_follows_the_recipe_scene_fraction():
+    from promptbank.world.pretrain import PretrainRecipe, render_pool
+
+    for fraction, concepts in ((0.0, {1}), (1.0, {2, 3, 4, 5, 6})):
+        recipe = PretrainRecipe(pool=12, render_size=32, scene_fraction=fraction)
+        pool = render_pool(recipe, workers=1, progress=False)
+        assert {int((row > 0).sum()) for row in pool.targets} <= concepts
 
 
 def test_shipped_world_clip_is_listed_and_loads(run_dpseg):
