@@ -95,11 +95,11 @@ def _read_config(name: str, part: str) -> dict:
     return json.loads((CONFIGS / name / f"{part}.json").read_text())
 
 
-def config_digest(name: str) -> str:
+def config_digest(name: str, root: Path = CONFIGS) -> str:
     """sha256 (12 hex) of a built-in architecture's config files: part of a random-init
     generator's identity, so a bank drawn by an older architecture is not taken for a new one."""
     digest = hashlib.sha256()
-    for path in sorted((CONFIGS / name).glob("*.json")):
+    for path in sorted((root / name).glob("*.json")):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:12]
 

@@ -67,3 +67,21 @@ def test_missing_hub_pipeline_is_one_line(empty_hf_cache):
 def test_unknown_generator():
     with pytest.raises(UnknownModelError, match="unknown generator 'dalle'"):
         load_generator("dalle")
+
+
+def test_tiny_sd_downsamples_as_sd_does_and_its_architecture_is_in_its_identity(tmp_path):
+    import json
+    import shutil
+
+    from promptbank.generator import CONFIGS, build_sd_pipeline, config_digest
+
+    sd15 = json.loads((CONFIGS / "sd15" / "vae.json").read_text())
+    assert build_sd_pipeline("tiny-sd").vae_scale_factor == 2 ** (
+        len(sd15["block_out_channels"]) - 1
+    )  # 8: latents of a 128 px image are 16 x 16, as SD's are
+    assert load_generator("tiny-sd").identity()["config"] == config_digest("tiny-sd")
+    shutil.copytree(CONFIGS / "tiny-sd", tmp_path / "tiny-sd")
+    assert config_digest("tiny-sd", tmp_path) == config_digest("tiny-sd")
+    vae = tmp_path / "tiny-sd" / "vae.json"
+    vae.write_text(vae.read_text().replace('"layers_per_block": 1', '"layers_per_block": 2'))
+    assert config_digest("tiny-sd", tmp_path) != config_digest("tiny-sd")
